@@ -1,0 +1,46 @@
+"""The ``binderfix`` command: a thin layer over the library.
+
+Every subcommand lives beside the capability it drives (``binderfix/<capability>/command.py``)
+and is registered here. Errors meant for people (:class:`BinderfixError`) are printed without
+a traceback and exit 2; see :mod:`binderfix.report` for the exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from binderfix import __version__
+from binderfix.errors import BinderfixError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except BinderfixError as exc:
+            click.echo(f"binderfix: error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("binderfix: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="binderfix")
+def main() -> None:
+    """Fix the well-known ways a BinderHub cluster breaks, the runbook's way, as code."""
+
+
+def _register() -> None:
+    # Imported here so that `binderfix --help` stays fast and a broken optional extra
+    # (the sandbox's kmock) does not take the other commands down with it.
+    from binderfix.sandbox.command import sandbox
+
+    main.add_command(sandbox)
+
+
+_register()

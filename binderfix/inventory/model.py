@@ -1,0 +1,97 @@
+"""What binderfix knows about a builder pod and the node it runs on. Pure data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The builder DaemonSets a BinderHub release can run (chart setting `imageBuilderType`,
+# plus the 2i2c binderhub-service chart's docker-api), and where each puts its socket on
+# the host by default. Every path is overridable (BINDERFIX_SOCKET_PATH).
+BUILDER_KINDS: dict[str, str] = {
+    "dind": "/var/run/dind/docker.sock",
+    "pink": "/var/run/pink/podman.sock",
+    "docker-api": "/var/run/{namespace}-{release}/docker-api/docker-api.sock",
+}
+
+# Both label generations: BinderHub itself selects `component=image-builder,app=binder`;
+# charts before late 2022 labelled the pods `component=dind`. The API takes one selector per
+# request, so finding both means one request per selector (set-based selectors cannot OR
+# across keys).
+DEFAULT_SELECTORS: tuple[str, ...] = (
+    "app=binder,component=image-builder",
+    "component=dind",
+    "app.kubernetes.io/component=docker-api",
+)
+
+# Waiting reasons/phases that mean the builder is not serving builds.
+UNHEALTHY_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "Error",
+        "RunContainerError",
+        "CreateContainerError",
+        "CreateContainerConfigError",
+        "ContainerCannotRun",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "OOMKilled",
+        "Unknown",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BuilderPod:
+    """One builder pod as `kubectl get pod -o wide` (or `-o json`) shows it."""
+
+    name: str
+    namespace: str
+    node: str
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    ready: bool
+    restarts: int
+    reason: str = ""  # container waiting/terminated reason, or the STATUS column
+    kind: str = "dind"  # a key of BUILDER_KINDS
+    labels: dict[str, str] = field(default_factory=dict)
+    pod_ip: str = ""
+    release: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        """Running and Ready: the builder accepts builds."""
+        return self.phase == "Running" and self.ready and self.reason not in UNHEALTHY_REASONS
+
+    @property
+    def status(self) -> str:
+        """The STATUS column kubectl would print: the reason if there is one, else the phase."""
+        return self.reason or self.phase
+
+    def default_socket_path(self) -> str:
+        template = BUILDER_KINDS.get(self.kind, BUILDER_KINDS["dind"])
+        return template.format(namespace=self.namespace, release=self.release or "binderhub")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["healthy"] = self.healthy
+        data["status"] = self.status
+        return data
+
+
+def builder_kind(labels: dict[str, str], pod_name: str = "") -> str:
+    """Which builder a pod is, from its labels (and, failing that, its name)."""
+    if labels.get("app.kubernetes.io/component") == "docker-api":
+        return "docker-api"
+    name = labels.get("name", "") or pod_name
+    if name.endswith("-pink") or "-pink-" in name:
+        return "pink"
+    return "dind"
+
+
+def is_builder(labels: dict[str, str]) -> bool:
+    """Does a pod carry the labels of either builder generation (or docker-api)?"""
+    return (
+        (labels.get("component") == "image-builder" and labels.get("app") == "binder")
+        or labels.get("component") == "dind"
+        or labels.get("app.kubernetes.io/component") == "docker-api"
+    )

@@ -1,0 +1,122 @@
+"""Output shared by every command: tables for people, JSON and JUnit for machines.
+
+Exit codes are the same across binderfix's commands:
+
+- 0: nothing to report (healthy, no spike, nothing to fix)
+- 1: the check ran and found a problem
+- 2: the check could not run (bad input, API or node unreachable)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+from xml.etree import ElementTree as ET
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_ERROR = 2
+
+
+def use_colour(stream: IO[str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    stream = stream or sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def paint(text: str, colour: str, enabled: bool) -> str:
+    codes = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+    return f"\x1b[{codes[colour]}m{text}\x1b[0m" if enabled else text
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain, aligned text table, like ``kubectl get`` prints."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(_strip_ansi(row[i])) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [c + " " * (w - len(_strip_ansi(c))) for c, w in zip(row, widths, strict=True)]
+        lines.append("   ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _strip_ansi(text: str) -> str:
+    out, skipping = [], False
+    for ch in text:
+        if ch == "\x1b":
+            skipping = True
+        elif skipping and ch == "m":
+            skipping = False
+        elif not skipping:
+            out.append(ch)
+    return "".join(out)
+
+
+def dump_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, so two runs over the same state diff cleanly."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+@dataclass
+class TestCase:
+    """One JUnit test case: a node checked, a target probed, a spike window."""
+
+    name: str
+    classname: str
+    failure: str | None = None
+    error: str | None = None
+    time: float = 0.0
+    output: str = ""
+
+
+@dataclass
+class TestSuite:
+    name: str
+    cases: list[TestCase] = field(default_factory=list)
+
+
+def junit_xml(suites: Sequence[TestSuite]) -> str:
+    """JUnit XML as CI systems (GitHub, GitLab, Jenkins) read it."""
+    root = ET.Element("testsuites")
+    for suite in suites:
+        el = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite.name,
+            tests=str(len(suite.cases)),
+            failures=str(sum(1 for c in suite.cases if c.failure is not None)),
+            errors=str(sum(1 for c in suite.cases if c.error is not None)),
+            time=f"{sum(c.time for c in suite.cases):.3f}",
+        )
+        for case in suite.cases:
+            tc = ET.SubElement(
+                el, "testcase", name=case.name, classname=case.classname, time=f"{case.time:.3f}"
+            )
+            if case.failure is not None:
+                ET.SubElement(tc, "failure", message=case.failure.splitlines()[0][:200]).text = (
+                    case.failure
+                )
+            if case.error is not None:
+                ET.SubElement(tc, "error", message=case.error.splitlines()[0][:200]).text = (
+                    case.error
+                )
+            if case.output:
+                ET.SubElement(tc, "system-out").text = case.output
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a report file, creating its folder; '-' means standard output."""
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
