@@ -1,0 +1,514 @@
+"""Bring a sandbox BinderHub cluster up, describe it, and take it down again.
+
+The state file (``<dir>/state.json``) is written before each resource is created, so
+that ``down`` can undo a crashed or interrupted ``up``: it stops what was started (by pid,
+checked against the sandbox marker) and removes every namespace and interface named after
+the sandbox's index.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from binderfix.errors import BinderfixError
+from binderfix.sandbox import netns
+
+NAMESPACE = "prod"
+RELEASE = "prod"
+SOCKET_PATH = "/var/run/dind/docker.sock"
+# On the node, /var/run is Debian's symlink to /run, which the node has to itself.
+NODE_SOCKET_PATH = "/run/dind/docker.sock"
+
+# Control-plane pods: (role, host octet). Nodes take octets from NODE_OCTET on.
+CONTROL_HOSTS = (("hub", 2), ("proxy", 3), ("binder", 4), ("internet", 5))
+NODE_OCTET = 10
+MAX_NODES = 240
+
+# Services of the release: name -> (backing role, ports). Default names, no prefix.
+SERVICES = {
+    "binder": ("binder", (80,)),
+    "hub": ("hub", (8081,)),
+    "proxy-public": ("proxy", (80,)),
+    "proxy-api": ("proxy", (8001,)),
+}
+
+SYSTEM_PACKAGES = {
+    "ip": "iproute2",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "mount": "mount",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Host:
+    """A network namespace on the sandbox bridge: a node, or a control-plane pod."""
+
+    name: str
+    role: str  # "node", or one of CONTROL_HOSTS' roles
+    ip: str
+    netns: str
+    veth: str
+    pid: int = 0
+    broken: bool = False
+
+
+@dataclass
+class State:
+    dir: str
+    index: int
+    namespace: str = NAMESPACE
+    release: str = RELEASE
+    labels: str = "current"  # or "legacy": component=dind, as before late 2022
+    socket_path: str = SOCKET_PATH
+    hosts: list[Host] = field(default_factory=list)
+    apiserver_pid: int = 0
+    apiserver_port: int = 0
+    started: float = 0.0
+
+    @property
+    def subnet(self) -> str:
+        return f"10.250.{self.index}"
+
+    @property
+    def bridge(self) -> str:
+        return f"bfx{self.index}"
+
+    @property
+    def nodes(self) -> list[Host]:
+        return [h for h in self.hosts if h.role == "node"]
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name or (h.role == name and h.role != "node"):
+                return h
+        names = ", ".join(h.name for h in self.nodes)
+        raise BinderfixError(f"no node named {name!r} in this sandbox", hint=f"the nodes are: {names}")
+
+
+class Sandbox:
+    """One sandbox cluster, living in a directory."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory).resolve()
+
+    # -- files ------------------------------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.dir / "ssh" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.dir / "ssh" / "known_hosts"
+
+    @property
+    def marker(self) -> str:
+        return str(self.dir)
+
+    def load(self) -> State | None:
+        try:
+            raw = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise BinderfixError(f"cannot read {self.state_file}: {exc}",
+                                 hint="remove the directory by hand if it is not a sandbox") from None
+        hosts = [Host(**h) for h in raw.pop("hosts", [])]
+        return State(hosts=hosts, **raw)
+
+    def save(self, state: State) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_file)
+
+    def secret(self, name: str) -> str:
+        """A secret of the sandbox (API token, proxy token), kept in a 0600 file."""
+        return (self.dir / "secrets" / name).read_text().strip()
+
+    def running(self) -> bool:
+        state = self.load()
+        return bool(state and state.apiserver_pid and netns.pid_alive(state.apiserver_pid, self.marker))
+
+    # -- up ---------------------------------------------------------------------------------
+
+    def up(self, nodes: int = 3, broken: int = 0, labels: str = "current",
+           progress: Progress | None = None) -> State:
+        """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted."""
+        say = progress or (lambda _msg: None)
+        if not 1 <= nodes <= MAX_NODES:
+            raise BinderfixError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
+        if not 0 <= broken <= nodes:
+            raise BinderfixError(f"--broken-nodes must be between 0 and --nodes ({nodes}), not {broken}")
+        if labels not in ("current", "legacy"):
+            raise BinderfixError(f"unknown label generation {labels!r}", hint="use current or legacy")
+        preflight()
+        existing = self.load()
+        if existing is not None:
+            if self.running():
+                raise BinderfixError(f"a sandbox is already running in {self.dir}",
+                                     hint=f"use it, or stop it first: binderfix sandbox down --dir {self.dir}")
+            raise BinderfixError(f"{self.dir} holds the remains of a sandbox that did not stop cleanly",
+                                 hint=f"clean it up first: binderfix sandbox down --dir {self.dir}")
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state = State(dir=str(self.dir), index=_free_index(), labels=labels, started=time.time())
+        self.save(state)  # first, so that down can always find what was made
+        try:
+            with _step(say, "keys and config"):
+                self._write_keys()
+            with _step(say, f"network: bridge {state.bridge}, {nodes} nodes, {len(CONTROL_HOSTS)} pods"):
+                self._make_network(state, nodes, broken)
+            with _step(say, "node sshd and control-plane pods"):
+                self._start_hosts(state)
+                _wait_all([(h.ip, 22) for h in state.nodes] +
+                          [(h.ip, 80 if h.role != "hub" else 8081) for h in state.hosts if h.role != "node"],
+                          timeout=30)
+            with _step(say, f"break {broken} node(s): a directory at {SOCKET_PATH}"):
+                for h in state.nodes:
+                    if h.broken:
+                        node_exec(h.pid, ["mkdir", "-p", NODE_SOCKET_PATH])
+            with _step(say, "kubernetes API and the builder DaemonSet"):
+                self._start_apiserver(state)
+            return state
+        except BaseException:
+            say("up failed or was interrupted: stopping what was started")
+            self.down()
+            raise
+
+    def _write_keys(self) -> None:
+        ssh_dir = self.dir / "ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        for key in (self.ssh_key, ssh_dir / "ssh_host_ed25519_key"):
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "binderfix-sandbox",
+                                "-f", str(key)], check=True, capture_output=True)
+        shutil.copy(f"{self.ssh_key}.pub", ssh_dir / "authorized_keys")
+        (ssh_dir / "sshd_config").write_text(
+            "\n".join([
+                "Port 22",
+                f"HostKey {ssh_dir / 'ssh_host_ed25519_key'}",
+                f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
+                "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PidFile none",
+                "MaxStartups 200",
+                "MaxSessions 100",
+                "Subsystem sftp internal-sftp",
+                "",
+            ])
+        )
+        secrets_dir = self.dir / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        for name in ("api-token", "configproxy-auth-token"):
+            path = secrets_dir / name
+            if not path.exists():
+                path.write_text(secrets.token_hex(24))
+                path.chmod(0o600)
+        (self.dir / "logs").mkdir(exist_ok=True)
+        if not (secrets_dir / "apiserver.key").exists():
+            from binderfix.sandbox.tls import make_certificates
+
+            make_certificates(secrets_dir)
+
+    def _make_network(self, state: State, nodes: int, broken: int) -> None:
+        k = state.index
+        broken_at = _spread(broken, nodes)
+        for role, octet in CONTROL_HOSTS:
+            state.hosts.append(Host(name=role, role=role, ip=f"{state.subnet}.{octet}",
+                                    netns=f"bfx{k}-{role}", veth=f"bfx{k}h{octet}"))
+        for i in range(nodes):
+            octet = NODE_OCTET + i
+            state.hosts.append(Host(name=f"node-{i + 1}", role="node", ip=f"{state.subnet}.{octet}",
+                                    netns=f"bfx{k}-node-{i + 1}", veth=f"bfx{k}h{octet}",
+                                    broken=i in broken_at))
+        self.save(state)
+        batch = [f"link add {state.bridge} type bridge forward_delay 0", f"addr add {state.subnet}.1/24 dev {state.bridge}",
+                 f"link set {state.bridge} up"]
+        for h in state.hosts:
+            batch += [f"netns add {h.netns}",
+                      f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
+                      f"link set {h.veth} master {state.bridge} up"]
+        netns.ip_batch(batch)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda h: subprocess.run(
+                ["ip", "-n", h.netns, "-batch", "-"], check=True, capture_output=True, text=True,
+                input=f"addr add {h.ip}/24 dev eth0\nlink set eth0 up\nlink set lo up\n"
+                      f"route add default via {state.subnet}.1\n"), state.hosts))
+        (self.dir / "hosts").write_text(self._hosts_file(state))
+        # The host's nameserver is out of the namespaces' reach: a name that is not in the
+        # hosts file must fail at once (as NXDOMAIN from cluster DNS would), not time out.
+        (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+
+    def _hosts_file(self, state: State) -> str:
+        """The cluster's DNS, as pods see it: each Service's names resolve to its backing pod."""
+        lines = ["127.0.0.1 localhost"]
+        by_role = {h.role: h for h in state.hosts}
+        for svc, (role, _ports) in SERVICES.items():
+            ns = state.namespace
+            lines.append(f"{by_role[role].ip} {svc} {svc}.{ns} {svc}.{ns}.svc {svc}.{ns}.svc.cluster.local")
+        lines += [f"{h.ip} {h.name}" for h in state.nodes]
+        return "\n".join(lines) + "\n"
+
+    def _start_hosts(self, state: State) -> None:
+        py = sys.executable
+        proxy_token = self.secret("configproxy-auth-token")
+        for h in state.hosts:
+            init = ["ip", "netns", "exec", h.netns, "unshare", "--mount", "--uts", "--propagation", "private",
+                    "--", py, "-m", "binderfix.sandbox.nodeinit", "--sandbox", self.marker,
+                    "--hostname", h.name, "--hosts-file", str(self.dir / "hosts"),
+                    "--resolv-file", str(self.dir / "resolv.conf"), "--"]
+            if h.role == "node":
+                cmd = [*init, "/usr/sbin/sshd", "-D", "-e", "-f", str(self.dir / "ssh" / "sshd_config"),
+                       "-o", f"ListenAddress={h.ip}"]
+                env = _clean_env()
+            else:
+                cmd = [*init, py, "-m", "binderfix.sandbox.services", "--sandbox", self.marker, "--role", h.role]
+                env = _clean_env()
+                if h.role in ("hub", "proxy"):
+                    env["CONFIGPROXY_AUTH_TOKEN"] = proxy_token
+            log = open(self.dir / "logs" / f"{h.name}.log", "ab")  # noqa: SIM115 (the child keeps it)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=env)
+            log.close()
+            h.pid = proc.pid
+            self.save(state)
+        host_key = (self.dir / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        self.known_hosts.write_text("".join(f"{h.ip},{h.name} {' '.join(host_key)}\n" for h in state.nodes))
+
+    def _start_apiserver(self, state: State) -> None:
+        port_file = self.dir / "apiserver.json"
+        port_file.unlink(missing_ok=True)
+        log = open(self.dir / "logs" / "apiserver.log", "ab")  # noqa: SIM115 (the child keeps it)
+        proc = subprocess.Popen([sys.executable, "-m", "binderfix.sandbox.apiserver", "--sandbox", self.marker],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=_clean_env())
+        log.close()
+        state.apiserver_pid = proc.pid
+        self.save(state)
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (self.dir / "logs" / "apiserver.log").read_text()[-2000:]
+                raise BinderfixError(f"the sandbox's Kubernetes API did not start:\n{tail}")
+            time.sleep(0.05)
+        state.apiserver_port = json.loads(port_file.read_text())["port"]
+        self.save(state)
+        self._write_kubeconfig(state)
+
+    def _write_kubeconfig(self, state: State) -> None:
+        server = f"https://127.0.0.1:{state.apiserver_port}"
+        ca = base64.b64encode((self.dir / "secrets" / "ca.crt").read_bytes()).decode()
+        text = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: binderfix-sandbox
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: binderfix-sandbox-admin
+  user:
+    token: {self.secret("api-token")}
+contexts:
+- name: binderfix-sandbox
+  context:
+    cluster: binderfix-sandbox
+    user: binderfix-sandbox-admin
+    namespace: {state.namespace}
+current-context: binderfix-sandbox
+"""
+        self.kubeconfig.write_text(text)
+        self.kubeconfig.chmod(0o600)
+
+    # -- down -------------------------------------------------------------------------------
+
+    def down(self, progress: Progress | None = None) -> bool:
+        """Stop everything ``up`` started and remove its namespaces and interfaces.
+
+        Idempotent: returns False when there was nothing to stop.
+        """
+        say = progress or (lambda _msg: None)
+        state = self.load()
+        if state is None:
+            return False
+        pids = [state.apiserver_pid] + [h.pid for h in state.hosts]
+        with _step(say, "stop processes"):
+            netns.stop_pids([p for p in pids if p], self.marker)
+            # Children the state file never saw (the builders' daemons, a crashed up's).
+            netns.stop_pids(netns.pids_with_marker(self.marker), self.marker)
+        with _step(say, "remove namespaces and interfaces"):
+            prefix = f"bfx{state.index}"
+            # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
+            netns.ip_batch([f"netns del {n}" for n in netns.list_netns(prefix + "-")], force=True)
+            links = [n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")]
+            netns.ip_batch([f"link del {n}" for n in links], force=True)
+        for name in ("state.json", "apiserver.json", "kubeconfig"):
+            (self.dir / name).unlink(missing_ok=True)
+        return True
+
+    # -- using it ---------------------------------------------------------------------------
+
+    def require(self) -> State:
+        state = self.load()
+        if state is None or not self.running():
+            raise BinderfixError(f"no sandbox is running in {self.dir}",
+                                 hint=f"start one: binderfix sandbox up --dir {self.dir}")
+        return state
+
+    def env(self) -> dict[str, str]:
+        """What points kubectl, the kubernetes client and binderfix's inventory at the sandbox."""
+        state = self.require()
+        by_role = {h.role: h for h in state.hosts}
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "BINDERFIX_NAMESPACE": state.namespace,
+            "BINDERFIX_SSH_USER": "root",
+            "BINDERFIX_SSH_KEY": str(self.ssh_key),
+            "BINDERFIX_SSH_KNOWN_HOSTS": str(self.known_hosts),
+            "BINDERFIX_SSH_ADDRESS": "InternalIP",
+            "BINDERFIX_INTERNET_URL": f"http://{by_role['internet'].ip}/",
+        }
+
+    def ssh_command(self, node: str, argv: list[str]) -> list[str]:
+        """The ssh command line that runs ``argv`` on a node, its arguments kept intact."""
+        host = self.require().host(node)
+        if host.role != "node":
+            raise BinderfixError(f"{node!r} is a pod, not a node")
+        import shlex
+
+        return ["ssh", "-i", str(self.ssh_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10", f"root@{host.ip}", "--", shlex.join(argv) if argv else "true"]
+
+    def socket_state(self, host: Host) -> str:
+        """What the node holds at the socket path: socket, directory (n entries), file, absent."""
+        proc = node_exec(host.pid, ["sh", "-c", _PATH_STATE_SH, "-", NODE_SOCKET_PATH], check=False)
+        return proc.stdout.strip() or f"unknown ({proc.stderr.strip()})"
+
+    def stop_service(self, role: str) -> None:
+        """Stop a control-plane pod's server (to see what netcheck says of a dead service)."""
+        host = self.require().host(role)
+        netns.stop_pids([host.pid], self.marker)
+
+
+_PATH_STATE_SH = r"""p=$1
+if [ -S "$p" ]; then echo socket
+elif [ -L "$p" ]; then echo symlink
+elif [ -d "$p" ]; then n=$(ls -A "$p" | wc -l); echo "directory ($n entries)"
+elif [ -f "$p" ]; then echo file
+elif [ -e "$p" ]; then echo other
+else echo absent; fi"""
+
+
+def node_exec(pid: int, argv: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run a command in a node's (or pod's) namespaces, from the host, without SSH."""
+    proc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", *argv],
+                          capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise BinderfixError(f"command on sandbox host failed: {' '.join(argv)}: {proc.stderr.strip()}")
+    return proc
+
+
+def preflight() -> None:
+    """Root, namespaces and the system packages: install what is missing when we can."""
+    if os.geteuid() != 0:
+        raise BinderfixError(
+            "binderfix sandbox needs root: it creates network namespaces, a bridge and sshd nodes",
+            hint="run it as root (sudo .venv/bin/binderfix sandbox up ...)",
+        )
+    missing = sorted({pkg for cmd, pkg in SYSTEM_PACKAGES.items()
+                      if not shutil.which(cmd) and not os.path.exists(f"/usr/sbin/{cmd}")})
+    if missing:
+        if not shutil.which("apt-get"):
+            raise BinderfixError(f"missing system packages: {', '.join(missing)}",
+                                 hint="install them with your distribution's package manager")
+        print(f"installing system packages: {', '.join(missing)}", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
+        proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                              env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BinderfixError(f"could not install {', '.join(missing)}: {proc.stderr.strip()[-500:]}",
+                                 hint=f"apt-get install {' '.join(missing)}")
+    probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise BinderfixError(f"this kernel or container does not allow new namespaces: {probe.stderr.strip()}",
+                             hint="run the sandbox on a machine (or a privileged container) with namespaces")
+
+
+def _free_index() -> int:
+    used = netns.used_indexes()
+    for k in range(1, 250):
+        if k not in used:
+            return k
+    raise BinderfixError("no free sandbox index: 249 sandboxes exist on this machine",
+                         hint="take some down: binderfix sandbox down --dir DIR")
+
+
+def _spread(count: int, total: int) -> set[int]:
+    """Which of ``total`` nodes get broken: ``count`` of them, spread evenly (node-2 of 3)."""
+    return {int((j + 0.5) * total / count) for j in range(count)} if count else set()
+
+
+def _clean_env() -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return env
+
+
+def _wait_all(addresses: list[tuple[str, int]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(addresses)
+    while pending:
+        still = []
+        for addr in pending:
+            try:
+                with socket.create_connection(addr, timeout=0.5):
+                    pass
+            except OSError:
+                still.append(addr)
+        pending = still
+        if pending and time.monotonic() > deadline:
+            where = ", ".join(f"{h}:{p}" for h, p in pending)
+            raise BinderfixError(f"sandbox hosts did not start listening within {timeout:.0f}s: {where}")
+        if pending:
+            time.sleep(0.05)
+
+
+@contextmanager
+def _step(say: Progress, what: str) -> Iterator[None]:
+    start = time.monotonic()
+    say(f"  {what} ...")
+    yield
+    say(f"  {what}: done in {time.monotonic() - start:.2f}s")

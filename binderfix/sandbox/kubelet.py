@@ -1,0 +1,317 @@
+"""The kubelet and the controllers of the sandbox: pods that behave like the real ones.
+
+- Builder pods (the DaemonSet): one per node, running :mod:`.dockerd` in the node's
+  namespaces. Where the socket path is a directory the daemon fails, and the pod goes
+  into ``CrashLoopBackOff`` with a growing restart count and a (short) back-off. A
+  deleted builder pod is replaced on the same node under a new name, and becomes Running
+  and Ready once its socket binds.
+- hub, proxy and binder pods (Deployments): their servers run in their own namespaces
+  (started by ``sandbox up``); exec runs commands there.
+- ingress controller pods: no process, but logs: access-log lines with ``/build`` requests
+  and a planted spike, as :mod:`binderfix.spikes.synth` makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import secrets
+import string
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import kmock
+
+from binderfix.sandbox.cluster import Host, Sandbox, State
+
+if TYPE_CHECKING:
+    from binderfix.sandbox.apiserver import SandboxAPI
+
+PODS = kmock.resource("", "v1", "pods")
+BACKOFF_START = 0.5  # seconds; the real kubelet starts at 10 s and caps at 5 min
+BACKOFF_CAP = 4.0
+LogLines = list[tuple[dt.datetime, str]]
+_IMAGE_ID = "sandbox://sha256:" + "0" * 64
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pod_suffix(n: int = 5) -> str:
+    """The random suffix the DaemonSet and ReplicaSet controllers give pod names."""
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' own: no vowels, no look-alikes
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+@dataclass
+class _Builder:
+    node: Host
+    pod_name: str
+    restarts: int = 0
+    task: asyncio.Task[None] | None = None
+    proc: asyncio.subprocess.Process | None = None
+
+
+@dataclass
+class Kubelet:
+    api: SandboxAPI
+    state: State
+    sandbox: Sandbox
+    builders: dict[str, _Builder] = field(default_factory=dict)  # node name -> builder
+    pod_logs: dict[str, LogLines] = field(default_factory=dict)  # pod name -> lines
+    pod_hosts: dict[str, Host] = field(default_factory=dict)  # pod name -> where exec runs
+
+    # -- builder pods -----------------------------------------------------------------------
+
+    def builder_labels(self) -> dict[str, str]:
+        name = f"{self.state.release}-dind"
+        if self.state.labels == "legacy":  # charts before late 2022
+            return {"app": "binder", "component": "dind", "name": name, "release": self.state.release}
+        return {"app": "binder", "component": "image-builder", "name": name, "release": self.state.release}
+
+    def start_builders(self) -> None:
+        for node in self.state.nodes:
+            self._start_builder(node)
+
+    def _start_builder(self, node: Host) -> None:
+        name = f"{self.state.release}-dind-{pod_suffix()}"
+        builder = _Builder(node=node, pod_name=name)
+        self.builders[node.name] = builder
+        self.pod_hosts[name] = node
+        self.pod_logs[name] = []
+        ns = self.state.namespace
+        self.api.objects[PODS, ns, name] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name, "namespace": ns, "uid": secrets.token_hex(16),
+                "creationTimestamp": now_iso(), "generateName": f"{self.state.release}-dind-",
+                "labels": {**self.builder_labels(), "controller-revision-hash": "6d4b5c7f9",
+                           "pod-template-generation": "1"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "controller": True,
+                                     "name": f"{self.state.release}-dind", "uid": "sandbox-ds"}],
+            },
+            "spec": {
+                "nodeName": node.name,
+                "containers": [{"name": "dind", "image": "docker.io/library/docker:27-dind",
+                                "args": ["dockerd", f"--host=unix://{self.state.socket_path}"],
+                                "volumeMounts": [{"name": "run-dind", "mountPath": "/var/run/dind"}]}],
+                "volumes": [{"name": "run-dind", "hostPath": {"path": "/var/run/dind",
+                                                              "type": "DirectoryOrCreate"}}],
+            },
+            "status": {"phase": "Pending", "hostIP": node.ip, "podIP": node.ip, "startTime": now_iso(),
+                       "conditions": [{"type": "Ready", "status": "False"}],
+                       "containerStatuses": [self._container(False, 0, {"waiting": {"reason":
+                                                                                      "ContainerCreating"}})]},
+        }
+        builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
+        builder.task.add_done_callback(_report_crash)
+
+    def _container(self, ready: bool, restarts: int, state: dict[str, Any],
+                   last: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"name": "dind", "image": "docker.io/library/docker:27-dind", "imageID": _IMAGE_ID, "ready": ready,
+                "started": "running" in state, "restartCount": restarts, "state": state,
+                "lastState": last or {}}
+
+    def _set_status(self, builder: _Builder, phase: str, ready: bool, state: dict[str, Any],
+                    last: dict[str, Any] | None = None) -> None:
+        obj = self.api.live(PODS, self.state.namespace, builder.pod_name)
+        if obj is None:
+            return
+        obj.patch({"status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [self._container(ready, builder.restarts, state, last)],
+        }})
+
+    async def _run_builder(self, builder: _Builder) -> None:
+        log = self.pod_logs[builder.pod_name]
+        last: dict[str, Any] | None = None
+        await asyncio.sleep(0.2)  # ContainerCreating, briefly
+        while True:
+            builder.proc = await asyncio.create_subprocess_exec(
+                "nsenter", "-t", str(builder.node.pid), "-m", "-u", "-n", "--",
+                sys.executable, "-m", "binderfix.sandbox.dockerd", "--sandbox", self.sandbox.marker,
+                "--socket", self.state.socket_path,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL)
+            started_at = now_iso()
+            reader = asyncio.create_task(self._collect(builder.proc, log))
+            listening = await self._wait_listening(log, builder.proc)
+            if listening:
+                self._set_status(builder, "Running", True, {"running": {"startedAt": started_at}}, last)
+            code = await builder.proc.wait()
+            await reader
+            builder.restarts += 1
+            last = {"terminated": {"exitCode": code, "reason": "Error", "startedAt": started_at,
+                                   "finishedAt": now_iso()}}
+            backoff = min(BACKOFF_START * 2 ** (builder.restarts - 1), BACKOFF_CAP)
+            self._set_status(builder, "Running", False, {"waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {backoff:.1f}s restarting failed container=dind pod={builder.pod_name}"}},
+                last)
+            await asyncio.sleep(backoff)
+
+    @staticmethod
+    async def _collect(proc: asyncio.subprocess.Process, log: LogLines) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            log.append((dt.datetime.now(dt.UTC), raw.decode(errors="replace").rstrip("\n")))
+
+    @staticmethod
+    async def _wait_listening(log: LogLines, proc: asyncio.subprocess.Process) -> bool:
+        seen = len(log)
+        for _ in range(200):  # up to 10 s
+            if any("API listen on" in line for _ts, line in log[seen - 1 if seen else 0:]):
+                return True
+            if proc.returncode is not None:
+                return False
+            await asyncio.sleep(0.05)
+        return False
+
+    def pod_deleted(self, pod: dict[str, Any]) -> None:
+        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement."""
+        name = pod["metadata"]["name"]
+        host = self.pod_hosts.pop(name, None)
+        self.pod_logs.pop(name, None)
+        if host is None:
+            return
+        builder = self.builders.get(host.name)
+        if builder is not None and builder.pod_name == name:
+            asyncio.get_running_loop().create_task(self._replace_builder(builder))
+        elif host.role != "node":
+            labels = pod["metadata"].get("labels", {})
+            self._add_control_pod(host, labels, pod["spec"]["containers"][0].get("env", []))
+
+    async def _replace_builder(self, builder: _Builder) -> None:
+        if builder.task is not None:
+            builder.task.cancel()
+        if builder.proc is not None and builder.proc.returncode is None:
+            builder.proc.terminate()
+            await builder.proc.wait()
+        await asyncio.sleep(0.3)  # the controller notices, the scheduler places the new pod
+        self._start_builder(builder.node)
+
+    # -- control-plane and ingress pods -----------------------------------------------------
+
+    def start_control_pods(self) -> None:
+        env_token = [{"name": "CONFIGPROXY_AUTH_TOKEN",
+                      "valueFrom": {"secretKeyRef": {"name": "hub", "key": "hub.config.ConfigProxy.auth_token"}}}]
+        release = self.state.release
+        for host in self.state.hosts:
+            if host.role == "hub":
+                self._add_control_pod(host, {"app": "jupyterhub", "component": "hub", "release": release}, env_token)
+            elif host.role == "proxy":
+                self._add_control_pod(host, {"app": "jupyterhub", "component": "proxy", "release": release},
+                                      env_token)
+            elif host.role == "binder":
+                self._add_control_pod(host, {"app": "binder", "component": "binder", "release": release}, [])
+        for _ in range(2):
+            self._add_ingress_pod()
+
+    def _add_control_pod(self, host: Host, labels: dict[str, str], env: list[dict[str, Any]]) -> None:
+        name = f"{host.role}-{_hash(host.role)}-{pod_suffix()}"
+        ns = self.state.namespace
+        self.pod_hosts[name] = host
+        self.pod_logs[name] = []
+        self.api.objects[PODS, ns, name] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "uid": secrets.token_hex(16),
+                         "creationTimestamp": now_iso(), "labels": labels},
+            "spec": {"nodeName": self.state.nodes[0].name,
+                     "containers": [{"name": host.role, "image": f"sandbox/{host.role}", "env": env}]},
+            "status": {"phase": "Running", "podIP": host.ip, "hostIP": self.state.nodes[0].ip,
+                       "startTime": now_iso(), "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": host.role, "image": f"sandbox/{host.role}",
+                                              "imageID": _IMAGE_ID, "ready": True, "restartCount": 0,
+                                              "started": True, "state": {"running": {"startedAt": now_iso()}}}]},
+        }
+
+    def _add_ingress_pod(self) -> None:
+        ns = self.state.namespace
+        name = f"{self.state.release}-ingress-nginx-controller-{_hash('ingress')}-{pod_suffix()}"
+        index = sum(1 for n in self.pod_logs if "-ingress-nginx-controller-" in n)
+        self.pod_logs[name] = _ingress_log(index)
+        node = self.state.nodes[index % len(self.state.nodes)]
+        self.api.objects[PODS, ns, name] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "uid": secrets.token_hex(16),
+                         "creationTimestamp": now_iso(),
+                         # The old stable/nginx-ingress chart's labels: what the runbook selects.
+                         "labels": {"app": "nginx-ingress", "component": "controller", "release": ns}},
+            "spec": {"nodeName": node.name, "containers": [{"name": "nginx-ingress-controller",
+                                                            "image": "registry.k8s.io/ingress-nginx/controller"}]},
+            "status": {"phase": "Running", "podIP": node.ip, "hostIP": node.ip, "startTime": now_iso(),
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "nginx-ingress-controller", "ready": True, "imageID": _IMAGE_ID,
+                                              "image": "registry.k8s.io/ingress-nginx/controller",
+                                              "restartCount": 0, "started": True,
+                                              "state": {"running": {"startedAt": now_iso()}}}]},
+        }
+
+    # -- logs and exec ----------------------------------------------------------------------
+
+    def logs(self, pod: dict[str, Any]) -> LogLines:
+        return list(self.pod_logs.get(pod["metadata"]["name"], []))
+
+    def exec_target(self, pod: dict[str, Any]) -> tuple[int, dict[str, str]] | None:
+        """Where ``kubectl exec`` into this pod runs: a pid whose namespaces to enter, and env."""
+        host = self.pod_hosts.get(pod["metadata"]["name"])
+        if host is None or not host.pid:
+            return None
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOSTNAME": pod["metadata"]["name"], "HOME": "/root"}
+        if sys.prefix != sys.base_prefix:  # the sandbox's python3 is the venv's: pods get one too
+            env["PATH"] = f"{sys.prefix}/bin:{env['PATH']}"
+        for var in pod["spec"]["containers"][0].get("env", []):
+            if "value" in var:
+                env[var["name"]] = var["value"]
+            elif var["name"] == "CONFIGPROXY_AUTH_TOKEN":  # the kubelet resolves the secretKeyRef
+                env[var["name"]] = self.sandbox.secret("configproxy-auth-token")
+        return host.pid, env
+
+    async def shutdown(self) -> None:
+        for builder in self.builders.values():
+            if builder.task is not None:
+                builder.task.cancel()
+            if builder.proc is not None and builder.proc.returncode is None:
+                builder.proc.terminate()
+                await builder.proc.wait()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A controller task must not die silently: say why in the API server's log."""
+    if not task.cancelled() and task.exception() is not None:
+        import traceback
+
+        traceback.print_exception(task.exception(), file=sys.stdout)
+        sys.stdout.flush()
+
+
+def _hash(seed: str) -> str:
+    """A ReplicaSet's pod-template hash: stable per Deployment, like `hub-5d8f7c9b6`."""
+    digits = string.digits + string.ascii_lowercase
+    n = sum(ord(c) * 131**i for i, c in enumerate(seed))
+    return "".join(digits[(n >> (5 * i)) % 36] for i in range(9))
+
+
+_CLF_TIME = re.compile(r"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
+
+
+def _ingress_log(index: int) -> LogLines:
+    """An ingress controller's access log with a spike in it: the kubelet knows each line's time."""
+    try:  # TEMPORARY until binderfix.spikes lands
+        from binderfix.spikes.synth import sandbox_log_lines
+    except ImportError:
+        return []
+
+    lines = sandbox_log_lines("nginx-ingress", now=dt.datetime.now(dt.UTC), seed=index)
+    out: LogLines = []
+    fallback = dt.datetime.now(dt.UTC)
+    for line in lines:
+        m = _CLF_TIME.search(line)
+        ts = dt.datetime.strptime(m.group(1), "%d/%b/%Y:%H:%M:%S %z") if m else fallback
+        out.append((ts.astimezone(dt.UTC), line))
+    return out

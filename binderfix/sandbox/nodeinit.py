@@ -1,0 +1,37 @@
+"""PID 1 of a sandbox node or pod: give it its own /run and hostname, then exec its server.
+
+Started as ``ip netns exec NS unshare --mount --uts --propagation private -- python -m
+binderfix.sandbox.nodeinit ...``: the netns gives the node its own network, unshare its own
+mount and UTS namespaces. Mounting a fresh tmpfs on /run here is what makes the node's
+``/var/run`` (a symlink to /run on Debian) its own: the host's /run is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="binderfix.sandbox.nodeinit")
+    parser.add_argument("--sandbox", required=True, help="the sandbox dir (marks our processes)")
+    parser.add_argument("--hostname", required=True)
+    parser.add_argument("--hosts-file", help="bind-mounted over /etc/hosts: the cluster's DNS")
+    parser.add_argument("--resolv-file", help="bind-mounted over /etc/resolv.conf: no outside DNS")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755,size=16m", "tmpfs", "/run"], check=True)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    for source, target in ((args.hosts_file, "/etc/hosts"), (args.resolv_file, "/etc/resolv.conf")):
+        if source:
+            subprocess.run(["mount", "--bind", source, target], check=True)
+    socket.sethostname(args.hostname)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Kubernetes label and field selectors, and the server-side tables kubectl prints. Pure code.
+
+kmock's emulator lists every object of a resource; the real API server filters by
+``labelSelector`` and ``fieldSelector`` and, when kubectl asks for ``as=Table``, renders the
+columns itself (kubectl has no client-side printer for pods any more). These functions
+are what the sandbox's API adds on top of kmock for that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+Predicate = Callable[[dict[str, str]], bool]
+
+
+class SelectorError(ValueError):
+    """A selector the API would reject with 400 Bad Request."""
+
+
+def _split_terms(selector: str) -> list[str]:
+    terms, depth, cur = [], 0, ""
+    for ch in selector:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            terms.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        terms.append(cur.strip())
+    return terms
+
+
+_KEY = r"[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?"
+_SET_TERM = re.compile(rf"^({_KEY})\s+(in|notin)\s+\(([^)]*)\)$")
+_EQ_TERM = re.compile(rf"^({_KEY})\s*(==|=|!=)\s*([-A-Za-z0-9_.]*)$")
+_EXISTS = re.compile(rf"^(!?)\s*({_KEY})$")
+
+
+def parse_label_selector(selector: str) -> Predicate:
+    """A predicate over a labels dict, for ``a=b``, ``a!=b``, ``a in (x,y)``, ``a``, ``!a``."""
+    checks: list[Predicate] = []
+    for term in _split_terms(selector or ""):
+        if m := _SET_TERM.match(term):
+            key, op, values = m.group(1), m.group(3), {v.strip() for v in m.group(4).split(",")}
+            if op == "in":
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
+            else:
+                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+        elif m := _EQ_TERM.match(term):
+            key, op, value = m.group(1), m.group(3), m.group(4)
+            if op == "!=":
+                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+            else:
+                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+        elif m := _EXISTS.match(term):
+            neg, key = m.group(1), m.group(2)
+            if neg:
+                checks.append(lambda labels, k=key: k not in labels)
+            else:
+                checks.append(lambda labels, k=key: k in labels)
+        else:
+            raise SelectorError(f"unable to parse requirement: {term!r}")
+    return lambda labels: all(check(labels) for check in checks)
+
+
+def _field(obj: Obj, path: str) -> str:
+    cur: Any = obj
+    for part in path.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return "" if cur is None else str(cur)
+
+
+def parse_field_selector(selector: str) -> Callable[[Obj], bool]:
+    """A predicate over an object, for ``metadata.name=x``, ``spec.nodeName!=y`` and the like."""
+    checks: list[Callable[[Obj], bool]] = []
+    for term in _split_terms(selector or ""):
+        m = re.match(r"^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$", term)
+        if not m:
+            raise SelectorError(f"invalid field selector: {term!r}")
+        path, op, value = m.groups()
+        if op == "!=":
+            checks.append(lambda obj, p=path, v=value: _field(obj, p) != v)
+        else:
+            checks.append(lambda obj, p=path, v=value: _field(obj, p) == v)
+    return lambda obj: all(check(obj) for check in checks)
+
+
+# -- tables -------------------------------------------------------------------------------
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's AGE format (k8s.io/apimachinery duration.HumanDuration)."""
+    s = int(max(seconds, 0))
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if h < 24 * 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    return f"{d}d" if d < 365 * 2 else f"{d // 365}y"
+
+
+def _since(ts: str | None, now: dt.datetime) -> str:
+    if not ts:
+        return "<unknown>"
+    when = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return human_duration((now - when).total_seconds())
+
+
+def _col(name: str, priority: int = 0, fmt: str = "", typ: str = "string") -> Obj:
+    return {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
+
+
+def pod_row(pod: Obj, now: dt.datetime) -> list[Any]:
+    """The cells of ``kubectl get pod -o wide``, as the API server's pod printer makes them."""
+    status = pod.get("status", {})
+    containers = status.get("containerStatuses", [])
+    reason = status.get("reason") or status.get("phase", "Unknown")
+    restarts, last_restart = 0, None
+    for cs in reversed(containers):
+        restarts += cs.get("restartCount", 0)
+        finished = cs.get("lastState", {}).get("terminated", {}).get("finishedAt")
+        if finished and (last_restart is None or finished > last_restart):
+            last_restart = finished
+        state = cs.get("state", {})
+        if state.get("waiting", {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif state.get("terminated", {}).get("reason"):
+            reason = state["terminated"]["reason"]
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    ready = sum(1 for cs in containers if cs.get("ready"))
+    total = len(pod.get("spec", {}).get("containers", [])) or len(containers)
+    restart_cell = f"{restarts} ({_since(last_restart, now)} ago)" if last_restart else str(restarts)
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{total}",
+        reason,
+        restart_cell,
+        _since(pod["metadata"].get("creationTimestamp"), now),
+        status.get("podIP") or "<none>",
+        pod.get("spec", {}).get("nodeName") or "<none>",
+        "<none>",
+        "<none>",
+    ]
+
+
+POD_COLUMNS = [_col("Name", fmt="name"), _col("Ready"), _col("Status"), _col("Restarts", typ="string"),
+               _col("Age"), _col("IP", 1), _col("Node", 1), _col("Nominated Node", 1),
+               _col("Readiness Gates", 1)]
+
+
+def node_row(node: Obj, now: dt.datetime) -> list[Any]:
+    status = node.get("status", {})
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    addresses = {a["type"]: a["address"] for a in status.get("addresses", [])}
+    info = status.get("nodeInfo", {})
+    labels = node.get("metadata", {}).get("labels", {})
+    roles = ",".join(sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")))
+    return [
+        node["metadata"]["name"],
+        "Ready" if ready.get("status") == "True" else "NotReady",
+        roles or "<none>",
+        _since(node["metadata"].get("creationTimestamp"), now),
+        info.get("kubeletVersion", ""),
+        addresses.get("InternalIP", "<none>"),
+        addresses.get("ExternalIP", "<none>"),
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"),
+        info.get("containerRuntimeVersion", "<unknown>"),
+    ]
+
+
+NODE_COLUMNS = [_col("Name", fmt="name"), _col("Status"), _col("Roles"), _col("Age"), _col("Version"),
+                _col("Internal-IP", 1), _col("External-IP", 1), _col("OS-Image", 1),
+                _col("Kernel-Version", 1), _col("Container-Runtime", 1)]
+
+
+def service_row(svc: Obj, now: dt.datetime) -> list[Any]:
+    spec = svc.get("spec", {})
+    ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports", []))
+    selector = ",".join(f"{k}={v}" for k, v in sorted(spec.get("selector", {}).items()))
+    return [svc["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
+            "<none>", ports or "<none>", _since(svc["metadata"].get("creationTimestamp"), now),
+            selector or "<none>"]
+
+
+SERVICE_COLUMNS = [_col("Name", fmt="name"), _col("Type"), _col("Cluster-IP"), _col("External-IP"),
+                   _col("Port(s)"), _col("Age"), _col("Selector", 1)]
+
+
+def default_row(obj: Obj, now: dt.datetime) -> list[Any]:
+    return [obj["metadata"]["name"], _since(obj["metadata"].get("creationTimestamp"), now)]
+
+
+DEFAULT_COLUMNS = [_col("Name", fmt="name"), _col("Age")]
+
+PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, dt.datetime], list[Any]]]] = {
+    "pods": (POD_COLUMNS, pod_row),
+    "nodes": (NODE_COLUMNS, node_row),
+    "services": (SERVICE_COLUMNS, service_row),
+}
+
+
+def table(plural: str, objects: list[Obj], include_object: str = "Metadata") -> Obj:
+    """A ``meta.k8s.io/v1`` Table, the response to ``Accept: application/json;as=Table``."""
+    columns, row = PRINTERS.get(plural, (DEFAULT_COLUMNS, default_row))
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for obj in objects:
+        if include_object == "Object":
+            embedded = obj
+        elif include_object == "None":
+            embedded = None
+        else:
+            embedded = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                        "metadata": obj.get("metadata", {})}
+        rows.append({"cells": row(obj, now), "object": embedded})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
+            "columnDefinitions": columns, "rows": rows}
