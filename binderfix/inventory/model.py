@@ -95,3 +95,46 @@ def is_builder(labels: dict[str, str]) -> bool:
         or labels.get("component") == "dind"
         or labels.get("app.kubernetes.io/component") == "docker-api"
     )
+
+
+def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
+    """A BuilderPod from a Pod as the API serves it (and `kubectl get pod -o json` prints it).
+
+    The kubernetes client's objects convert with ``ApiClient().sanitize_for_serialization``.
+    """
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    containers = status.get("containerStatuses") or []
+    reason = ""
+    for cs in containers:
+        state = cs.get("state") or {}
+        reason = ((state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
+                  or reason)
+    if meta.get("deletionTimestamp"):
+        reason = "Terminating"
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    if "Ready" in conditions:
+        ready = conditions["Ready"] == "True"
+    else:
+        ready = bool(containers) and all(cs.get("ready") for cs in containers)
+    name = str(meta.get("name", ""))
+    release = labels.get("release", "")
+    if not release:
+        for marker in ("-dind-", "-pink-", "-docker-api-"):
+            if marker in name:
+                release = name.split(marker, 1)[0]
+    return BuilderPod(
+        name=name,
+        namespace=str(meta.get("namespace") or "default"),
+        node=str(spec.get("nodeName") or ""),
+        phase=str(status.get("phase") or "Unknown"),
+        ready=ready,
+        restarts=sum(int(cs.get("restartCount") or 0) for cs in containers),
+        reason=reason or str(status.get("reason") or ""),
+        kind=builder_kind(labels, name),
+        labels=labels,
+        pod_ip=str(status.get("podIP") or ""),
+        release=release,
+    )

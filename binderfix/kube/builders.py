@@ -1,0 +1,81 @@
+"""Builder pods through the API: find them, read their nodes' addresses, replace one.
+
+The waiting is written with an injectable ``sleep`` so that pyinfra (which runs hosts as
+gevent greenlets without monkey-patching) can pass ``gevent.sleep`` and wait for many
+nodes at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from binderfix.errors import BinderfixError
+from binderfix.inventory.model import BuilderPod, from_pod_object
+from binderfix.kube.client import Cluster, api_errors
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    from kubernetes.client import ApiClient
+
+    return ApiClient().sanitize_for_serialization(obj)
+
+
+def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[BuilderPod]:
+    """Every builder pod matching any of the selectors, server-side, once each, by node."""
+    found: dict[str, BuilderPod] = {}
+    for selector in selectors:
+        with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
+            pods = cluster.core.list_namespaced_pod(cluster.namespace, label_selector=selector).items
+        for pod in pods:
+            builder = from_pod_object(_plain(pod))
+            if builder.node:  # an unscheduled pod has no node to fix
+                found[builder.name] = builder
+    return sorted(found.values(), key=lambda p: (p.node, p.name))
+
+
+def node_addresses(cluster: Cluster) -> dict[str, dict[str, str]]:
+    """Node name -> {InternalIP: ..., ExternalIP: ..., Hostname: ...}."""
+    with api_errors("listing nodes"):
+        nodes = cluster.core.list_node().items
+    return {n.metadata.name: {a.type: a.address for a in (n.status.addresses or [])} for n in nodes}
+
+
+def delete_pod(cluster: Cluster, name: str) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        cluster.core.delete_namespaced_pod(name, cluster.namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return  # already gone: the DaemonSet will replace it all the same
+        with api_errors(f"deleting pod {name}"):
+            raise
+
+
+def wait_for_replacement(cluster: Cluster, node: str, old_name: str, selectors: Iterable[str],
+                         timeout: float, sleep: Callable[[float], Any] = time.sleep,
+                         interval: float = 0.25) -> BuilderPod:
+    """Wait until a builder pod other than ``old_name`` runs on ``node`` and is Ready."""
+    deadline = time.monotonic() + timeout
+    selectors = tuple(selectors)
+    last: BuilderPod | None = None
+    while True:
+        for pod in list_builder_pods(cluster, selectors):
+            if pod.node == node and pod.name != old_name:
+                last = pod
+                if pod.healthy:
+                    return pod
+        if time.monotonic() >= deadline:
+            seen = f"{last.name} is {last.status}, {last.restarts} restarts" if last else "no replacement pod yet"
+            raise BinderfixError(f"the builder pod on {node} did not become Ready within {timeout:.0f}s ({seen})",
+                                 hint="kubectl describe pod on that node; raise BINDERFIX_WAIT_TIMEOUT if it is slow")
+        sleep(interval)
+
+
+def pod_summary(pod: BuilderPod) -> str:
+    """`prod-dind-rp7z8 (CrashLoopBackOff, 0/1 ready, 2013 restarts)`: what the diff shows."""
+    ready = "ready" if pod.ready else "not ready"
+    return f"{pod.name} ({pod.status}, {ready}, {pod.restarts} restarts)"
+

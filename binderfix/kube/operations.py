@@ -1,0 +1,101 @@
+"""The kube step of a remediation, as a pyinfra operation.
+
+It runs after :func:`binderfix.dind.operations.socket_path` on the same node and does the
+runbook's step 4 (delete the builder pod, Kubernetes makes a new one), then what the runbook
+leaves to the operator's eyes: wait for the replacement to be Running and Ready, and check
+that the node's socket path now holds a socket.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyinfra import host, logger, state
+from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.api.util import format_text
+from pyinfra.operations.util.files import generate_color_diff
+
+from binderfix.errors import BinderfixError
+from binderfix.inventory.model import DEFAULT_SELECTORS
+
+
+@operation(is_idempotent=True)
+def builder_pod(
+    pod: str,
+    node: str,
+    namespace: str,
+    status: str,
+    restarts: int,
+    healthy: bool,
+    node_changed: bool,
+    socket_path: str,
+    selectors: tuple[str, ...] = DEFAULT_SELECTORS,
+    context: str | None = None,
+    timeout: float = 120.0,
+):
+    """
+    Replace a node's builder pod when the node was just fixed or the pod is unhealthy.
+
+    + pod: the builder pod on this node (``prod-dind-rp7z8``)
+    + node: the node's name, where the DaemonSet will put the replacement
+    + namespace: the pod's namespace
+    + status, restarts: what the pod shows now (for the diff)
+    + healthy: whether the pod is Running and Ready
+    + node_changed: whether an earlier step changed the node (pass ``meta.will_change``)
+    + socket_path: checked to be a socket once the replacement is Ready
+    + selectors: label selectors that find the builder pods
+    + context: kubeconfig context (default: the current one)
+    + timeout: seconds to wait for the replacement to be Ready
+
+    A healthy pod on an unchanged node is left alone, so a second run deletes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        fixed = socket_path(name="Socket path is absent or a socket", _sudo=True)
+        builder_pod(
+            name="Replace the builder pod if needed",
+            pod=host.data.pod_name, node=host.name, namespace="prod",
+            status=host.data.status, restarts=host.data.restarts,
+            healthy=host.data.healthy, node_changed=fixed.will_change,
+            socket_path="/var/run/dind/docker.sock",
+        )
+    """
+    if healthy and not node_changed:
+        host.noop(f"builder pod {pod} is Running and Ready and the node is unchanged")
+        return
+    why = "the node was changed" if node_changed else f"the pod is {status}"
+    if not state.is_executing:  # show it once, with the plan, not again while applying
+        host.log(f"Will delete builder pod {format_text(pod, bold=True)} ({why})", logger.info)
+        current = [f"pod {pod}  {status}, {'ready' if healthy else 'not ready'}, {restarts} restarts"]
+        desired = [f"pod {pod}  deleted; the DaemonSet starts a new builder pod on {node}",
+                   f"wait up to {timeout:.0f}s for it to be Running and Ready, then check {socket_path} is a socket"]
+        for line in generate_color_diff(current, desired):
+            logger.info("  %s", line)
+    yield FunctionCommand(_replace, (pod, node, namespace, tuple(selectors), context, socket_path, timeout), {})
+
+
+def _replace(state, host, pod: str, node: str, namespace: str, selectors: tuple[str, ...],  # noqa: ANN001
+             context: str | None, socket_path: str, timeout: float) -> None:
+    """Delete, wait for the replacement, check the socket. Runs in the host's greenlet."""
+    import gevent
+    from pyinfra.api.command import StringCommand
+
+    from binderfix.kube.builders import delete_pod, pod_summary, wait_for_replacement
+    from binderfix.kube.client import connect
+
+    started = time.monotonic()
+    try:
+        cluster = connect(context=context, namespace=namespace)
+        delete_pod(cluster, pod)
+        new = wait_for_replacement(cluster, node, pod, selectors, timeout, sleep=gevent.sleep)
+    except BinderfixError as exc:
+        raise OperationError(str(exc)) from None
+    ok, output = host.run_shell_command(StringCommand("test", "-S", socket_path),
+                                        _sudo=bool(host.data.get("binderfix_sudo")))
+    if not ok:
+        raise OperationError(f"{new.name} is Ready but {socket_path} on {node} is not a socket")
+    host.log(f"builder pod {pod} replaced by {pod_summary(new)} in {time.monotonic() - started:.1f}s; "
+             f"{socket_path} is a socket", logger.info)

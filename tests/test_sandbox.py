@@ -1,0 +1,194 @@
+"""The sandbox cluster itself: real kubectl against its API, real SSH to isolated nodes,
+builder pods that behave like the DaemonSet's, and `down` that leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from binderfix.sandbox import netns
+from tests.conftest import BINDERFIX, RunningSandbox, run, start_sandbox
+
+pytestmark = pytest.mark.sandbox
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """Split kubectl's table by its header's column offsets (headers may hold spaces)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[0]
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 1] == " ")]
+    # "NOMINATED NODE" and "READINESS GATES" are two words with one space: merge them back.
+    starts = [s for s in starts if s == 0 or header[s - 2] == " "]
+    names = [header[a:b].strip() for a, b in zip(starts, starts[1:] + [None], strict=False)]
+    return [{n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:] + [None], strict=False)}
+            for line in lines[1:]]
+
+
+def test_kubectl_get_pod_wide_shows_builders_on_their_nodes(shared_sandbox: RunningSandbox) -> None:
+    shared_sandbox.wait_builders()
+    rows = _table(shared_sandbox.kubectl("get", "pod", "-o", "wide").stdout)
+    builders = {r["NODE"]: r for r in rows if r["NAME"].startswith("prod-dind-")}
+    assert sorted(builders) == ["node-1", "node-2", "node-3"]
+    assert all(len(r["NAME"]) == len("prod-dind-") + 5 for r in builders.values())
+    assert builders["node-2"]["STATUS"] == "CrashLoopBackOff"
+    assert builders["node-2"]["READY"] == "0/1"
+    assert builders["node-1"]["STATUS"] == "Running" and builders["node-1"]["READY"] == "1/1"
+    assert {"hub", "proxy", "binder"} <= {r["NAME"].split("-")[0] for r in rows}
+    assert "NOMINATED NODE" in rows[0] and "READINESS GATES" in rows[0]
+
+
+def test_crashloop_restart_count_grows(shared_sandbox: RunningSandbox) -> None:
+    first = shared_sandbox.builder_pods()["node-2"].restarts
+    time.sleep(3)
+    pod = shared_sandbox.builder_pods()["node-2"]
+    assert pod.reason == "CrashLoopBackOff" and not pod.ready
+    assert pod.restarts > first
+
+
+def test_label_selectors_are_served(shared_sandbox: RunningSandbox) -> None:
+    names = shared_sandbox.kubectl("get", "pod", "-l", "app=binder,component=image-builder", "-o", "name")
+    assert len(names.stdout.split()) == 3
+    legacy = shared_sandbox.kubectl("get", "pod", "-l", "component=dind", "-o", "name").stdout
+    assert legacy.strip() == ""
+    on_node = shared_sandbox.kubectl("get", "pod", "--field-selector", "spec.nodeName=node-3", "-o", "json")
+    assert {p["spec"]["nodeName"] for p in json.loads(on_node.stdout)["items"]} == {"node-3"}
+
+
+def test_kubectl_get_nodes_wide_shows_internal_ips(shared_sandbox: RunningSandbox) -> None:
+    rows = _table(shared_sandbox.kubectl("get", "nodes", "-o", "wide").stdout)
+    state = shared_sandbox.box.load()
+    assert {r["NAME"]: r["INTERNAL-IP"] for r in rows} == {h.name: h.ip for h in state.nodes}
+    assert all(r["STATUS"] == "Ready" for r in rows)
+
+
+def test_kubectl_logs_by_selector_reads_ingress_access_logs(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.kubectl("logs", "-l", "component=controller", "--tail=-1").stdout
+    build_lines = [line for line in out.splitlines() if "/build/" in line]
+    assert len(build_lines) > 100
+    assert all('"GET /build/' in line for line in build_lines)
+
+
+def test_ssh_runs_commands_with_arguments_intact_and_returns_status(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.ssh("node-1", "printf", "%s|", "a b", "c", "$HOME")
+    assert out.returncode == 0 and out.stdout == "a b|c|$HOME|"
+    assert shared_sandbox.ssh("node-1", "sh", "-c", "true && exit 7").returncode == 7
+    assert shared_sandbox.ssh("node-3", "hostname").stdout.strip() == "node-3"
+
+
+def test_ssh_to_unknown_node_lists_the_nodes(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.ssh("node-9", "true")
+    assert out.returncode == 2
+    assert "node-1, node-2, node-3" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_nodes_are_isolated_from_each_other_and_the_host(shared_sandbox: RunningSandbox) -> None:
+    marker = "/var/run/binderfix-isolation-test"
+    assert shared_sandbox.ssh("node-1", "touch", marker).returncode == 0
+    assert shared_sandbox.ssh("node-1", "test", "-e", marker).returncode == 0
+    assert shared_sandbox.ssh("node-3", "test", "-e", marker).returncode == 1
+    assert not os.path.exists(marker)
+    # The broken node's directory lives only in that node's /var/run.
+    assert shared_sandbox.ssh("node-2", "test", "-d", "/var/run/dind/docker.sock").returncode == 0
+    assert not os.path.exists("/var/run/dind/docker.sock") or os.path.isdir("/var/run/dind") is False
+
+
+def test_up_refuses_a_directory_whose_sandbox_runs(shared_sandbox: RunningSandbox) -> None:
+    out = run(BINDERFIX, "sandbox", "up", "--dir", str(shared_sandbox.dir))
+    assert out.returncode == 2
+    assert "already running" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_status_json_reports_socket_states(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.binderfix("sandbox", "status", "--dir", str(shared_sandbox.dir), "--json", check=True)
+    info = json.loads(out.stdout)
+    states = {n["name"]: n["socket_path"] for n in info["nodes"]}
+    assert states == {"node-1": "socket", "node-2": "directory (0 entries)", "node-3": "socket"}
+
+
+def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandbox) -> None:
+    pods = sandbox.wait_builders()
+    old = pods["node-1"].name
+    sandbox.kubectl("delete", "pod", old)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        new = sandbox.builder_pods().get("node-1")
+        if new and new.name != old and new.healthy:
+            break
+        time.sleep(0.2)
+    assert new is not None and new.name != old and new.healthy and new.node == "node-1"
+    assert sandbox.ssh("node-1", "test", "-S", "/var/run/dind/docker.sock").returncode == 0
+    # The stand-in daemon answers Docker's ping on the new socket.
+    ping = sandbox.ssh("node-1", "python3", "-c", "import socket;s=socket.socket(socket.AF_UNIX);"
+                       "s.connect('/var/run/dind/docker.sock');s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n');"
+                       "print(s.recv(4096).decode().split()[-1])")
+    assert ping.stdout.strip() == "OK"
+
+
+def test_legacy_labels_option(tmp_path: Path) -> None:
+    box = start_sandbox(tmp_path / "legacy", nodes=1, broken=0, labels="legacy")
+    try:
+        names = box.kubectl("get", "pod", "-l", "component=dind", "-o", "name").stdout.split()
+        assert len(names) == 1 and names[0].startswith("pod/prod-dind-")
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+
+
+def _leftovers(directory: Path, index: int) -> dict[str, list]:
+    return {
+        "processes": netns.pids_with_marker(str(directory.resolve())),
+        "netns": netns.list_netns(f"bfx{index}-"),
+        "links": [n for n in netns.list_links(f"bfx{index}") if n == f"bfx{index}" or n.startswith(f"bfx{index}h")],
+    }
+
+
+def test_down_stops_everything_and_is_idempotent(tmp_path: Path) -> None:
+    box = start_sandbox(tmp_path / "sb", nodes=2, broken=1)
+    index = box.box.load().index
+    assert all(_leftovers(box.dir, index).values())
+    first = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+    assert first.returncode == 0
+    assert _leftovers(box.dir, index) == {"processes": [], "netns": [], "links": []}
+    again = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+    assert again.returncode == 0 and "nothing to stop" in again.stderr
+
+
+def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
+    box = start_sandbox(tmp_path / "sb", nodes=2, broken=0)
+    state = box.box.load()
+    os.kill(state.apiserver_pid, signal.SIGKILL)  # the API (and with it the kubelet) dies hard
+    time.sleep(0.2)
+    refused = run(BINDERFIX, "sandbox", "up", "--dir", str(box.dir))
+    assert refused.returncode == 2 and "sandbox down" in refused.stderr
+    assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
+    assert _leftovers(box.dir, state.index) == {"processes": [], "netns": [], "links": []}
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
+def test_interrupted_up_stops_what_it_started(tmp_path: Path, delay: float) -> None:
+    directory = tmp_path / "sb"
+    proc = subprocess.Popen([BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    state_file = directory / "state.json"
+    if proc.returncode == 0:  # it finished before the signal: take it down as a user would
+        run(BINDERFIX, "sandbox", "down", "--dir", str(directory), check=True)
+    else:
+        assert proc.returncode == 130 and "Traceback" not in err
+    assert not state_file.exists()
+    assert netns.pids_with_marker(str(directory.resolve())) == []
+    assert [n for n in netns.list_netns("bfx") if str(directory) in n] == []
+
+
+def test_not_root_gets_a_clear_error(tmp_path: Path) -> None:
+    out = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BINDERFIX, "sandbox", "up",
+              "--dir", str(tmp_path / "sb"))
+    assert out.returncode == 2
+    assert "needs root" in out.stderr and "Traceback" not in out.stderr
