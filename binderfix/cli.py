@@ -35,12 +35,28 @@ def main() -> None:
     """Fix the well-known ways a BinderHub cluster breaks, the runbook's way, as code."""
 
 
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Where to put the sandbox (default: a new temporary folder).")
+@click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
+def demo(directory: str | None, keep: bool) -> None:
+    """The runbook on a sandbox cluster: find, diff, fix, verify, probe, spot spikes (needs root)."""
+    from binderfix.demo import run_demo
+
+    sys.exit(run_demo(directory, keep))
+
+
 def _register() -> None:
     # Imported here so that `binderfix --help` stays fast and a broken optional extra
     # (the sandbox's kmock) does not take the other commands down with it.
     from binderfix.sandbox.command import sandbox
 
+    from binderfix.verify.command import check, verify
+
     main.add_command(sandbox)
+    main.add_command(demo)
+    main.add_command(check)
+    main.add_command(verify)
 
 
 _register()

@@ -2,11 +2,8 @@
 
     pyinfra inventories/kubectl.py deploys/dind.py --dry
 
-Hosts are named after their nodes. Groups: ``builders`` (all) and ``unhealthy`` (builder
-pod not Running and Ready), for ``--limit unhealthy``. Settings come from environment
-variables (an inventory takes no arguments): see the README or ``binderfix.inventory.settings``.
+Hosts are named after their nodes; groups ``builders`` and ``unhealthy``. Settings come from
+environment variables (an inventory takes no arguments): see the README.
 """
 
-from binderfix.inventory.hosts import inventory_groups
-
-builders, unhealthy = inventory_groups()
+from binderfix.inventory.kubectl import builders, unhealthy  # noqa: F401 (pyinfra reads them)

@@ -56,14 +56,18 @@ def used_indexes() -> set[int]:
 
 
 def pid_alive(pid: int, marker: str) -> bool:
-    """Is ``pid`` alive and one of ours? Ours carry ``--sandbox <dir>`` in their arguments,
-    which guards against a recycled pid (and against another sandbox's processes)."""
+    """Is ``pid`` alive and one of ours? That guards against a recycled pid, and against
+    another sandbox's processes. Ours carry ``--sandbox <dir>`` in their arguments, except
+    sshd, which rewrites its process title: it is known by its config file in the sandbox."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             args = fh.read().decode(errors="replace").split("\0")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-    return any(a == "--sandbox" and b == marker for a, b in zip(args, args[1:], strict=False))
+    if any(a == "--sandbox" and b == marker for a, b in zip(args, args[1:], strict=False)):
+        return True
+    title = " ".join(args)
+    return title.startswith("sshd") and f" -f {marker}/ssh/sshd_config " in f"{title} "
 
 
 def pids_with_marker(marker: str) -> list[int]:

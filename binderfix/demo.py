@@ -1,0 +1,143 @@
+"""``binderfix demo``: the runbook, start to finish, on a sandbox cluster.
+
+It types the commands an operator would, shows what they print, and says what to look
+at. Every command is the real one (kubectl, pyinfra, binderfix) against a real sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from binderfix.errors import BinderfixError
+from binderfix.report import paint, use_colour
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Transcript:
+    """Runs commands as a person would type them, and shows their output indented."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self.colour = use_colour()
+        self.failures: list[str] = []
+
+    def heading(self, text: str) -> None:
+        click.echo("")
+        click.echo(paint(f"== {text}", "bold", self.colour))
+
+    def say(self, text: str) -> None:
+        click.echo(paint(f"   {text}", "dim", self.colour))
+
+    def run(self, argv: Sequence[str], expect: Sequence[int] = (0,), shown: str | None = None) -> int:
+        click.echo(paint(f"$ {shown or shlex.join(argv)}", "green", self.colour))
+        start = time.monotonic()
+        proc = subprocess.Popen(list(argv), env=self.env, cwd=self.cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            click.echo(f"  {line.rstrip()}")
+        code = proc.wait()
+        took = time.monotonic() - start
+        verdict = f"exit {code}, {took:.1f}s"
+        if code not in expect:
+            self.failures.append(f"{shown or shlex.join(argv)}: {verdict}")
+            verdict += f" (expected {' or '.join(map(str, expect))})"
+        click.echo(paint(f"  [{verdict}]", "dim" if code in expect else "red", self.colour))
+        return code
+
+
+def run_demo(directory: str | None = None, keep: bool = False) -> int:
+    """Bring a sandbox up (3 nodes, 1 broken), walk the runbook, take it down. Returns an exit code."""
+    from binderfix.sandbox.cluster import Sandbox
+
+    if not (REPO / "deploys" / "dind.py").exists():
+        raise BinderfixError("the demo runs the deploys in a binderfix checkout, and none is here",
+                             hint="run it from a clone: git clone ... && cd binderfix && .venv/bin/binderfix demo")
+    workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="binderfix-demo-"))
+    box = Sandbox(workdir / "sandbox")
+    bin_dir = str(Path(sys.executable).parent)
+    exe = shutil_which("binderfix", bin_dir)
+    t = Transcript(env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}, cwd=REPO)
+
+    t.heading("A sandbox BinderHub cluster: 3 nodes, and node-2 has the Docker-in-Docker bug")
+    t.run([exe, "sandbox", "up", "--dir", str(box.dir), "--nodes", "3", "--broken-nodes", "1"])
+    try:
+        t.env.update(box.env())
+        t.env["PYINFRA_PROGRESS"] = "off"
+        _wait_for_crashloop(box)
+        _runbook(t, exe, box)
+    finally:
+        if keep:
+            t.heading("Keeping the sandbox (--keep)")
+            t.say(f"eval \"$(binderfix sandbox env --dir {box.dir})\"; binderfix sandbox down --dir {box.dir}")
+        else:
+            t.heading("Taking the sandbox down")
+            t.run([exe, "sandbox", "down", "--dir", str(box.dir)])
+    t.heading("Summary")
+    if t.failures:
+        for failure in t.failures:
+            click.echo(paint(f"   unexpected: {failure}", "red", t.colour))
+        return 1
+    t.say("every step did what the runbook says it should")
+    return 0
+
+
+def _runbook(t: Transcript, exe: str, box: object) -> None:
+    t.heading("Runbook step 1: which node has the crashing dind pod?")
+    t.run(["kubectl", "--namespace=prod", "get", "pod", "-o", "wide"])
+    t.run([exe, "sandbox", "status", "--dir", str(box.dir)])  # type: ignore[attr-defined]
+
+    t.heading("binderfix: the dry run shows, per node, what would change (nothing is touched)")
+    pyinfra = ["pyinfra", "inventories/kubectl.py", "deploys/dind.py"]
+    t.run([*pyinfra, "--dry"])
+
+    t.heading("binderfix check: the same question for a CI job (exit 1: something to fix)")
+    t.run([exe, "check"], expect=(1,))
+
+    t.heading("Apply: rmdir the directory on node-2, delete its pod, wait for the new one, check the socket")
+    t.run([*pyinfra, "-y"])
+
+    t.heading("Verify: every socket path is a socket, every builder Ready; nothing left to change")
+    t.run([exe, "check"], expect=(0,))
+    t.run([exe, "verify", "--idempotence"], expect=(0,))
+
+    t.heading("A second run changes nothing and deletes no pod")
+    t.run([*pyinfra, "-y"])
+
+    t.heading("Runbook: networking errors. Probe the runbook's targets from the hub pod")
+    t.run([exe, "netcheck"], expect=(0,))
+    t.say("now stop the binder service and probe again: the matrix names it, exit 1")
+    box.stop_service("binder")  # type: ignore[attr-defined]
+    t.run([exe, "netcheck"], expect=(1,))
+
+    t.heading("Runbook: spikes to the /build API in the ingress controller's logs")
+    t.run([exe, "spikes", "--selector", "component=controller"], expect=(1,))
+    t.run(["sh", "-c", "kubectl --namespace=prod logs -l component=controller --tail=-1 | grep '/build' | wc -l"],
+          shown="kubectl --namespace=prod logs -l component=controller | grep '/build' | wc -l")
+
+
+def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
+    """Let the broken node's builder show CrashLoopBackOff before the operator looks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = subprocess.run(["kubectl", "get", "pod", "-l", "app=binder,component=image-builder"],
+                              env={**os.environ, **box.env()}, capture_output=True, text=True)  # type: ignore[attr-defined]
+        if "CrashLoopBackOff" in info.stdout and info.stdout.count("Running") >= 2:
+            return
+        time.sleep(0.3)
+
+
+def shutil_which(name: str, first: str) -> str:
+    candidate = Path(first) / name
+    return str(candidate) if candidate.exists() else name
