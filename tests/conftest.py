@@ -34,10 +34,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def run(*args: str, env: dict[str, str] | None = None, check: bool = False,
-        input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, check: bool = False, input: str | None = None,
+        timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command as a user would, capturing what it prints."""
-    proc = subprocess.run(list(args), capture_output=True, text=True, env=env, input=input, timeout=timeout)
+    proc = subprocess.run(list(args), capture_output=True, text=True, env=env, input=input, timeout=timeout,
+                          cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

@@ -77,7 +77,8 @@ def host_data(pod: BuilderPod, settings: Settings, addresses: dict[str, dict[str
                                  hint="set BINDERFIX_SSH_ADDRESS to another kind, or name")
         data["ssh_hostname"] = address
     for key, value in (("ssh_user", settings.ssh_user), ("ssh_key", settings.ssh_key),
-                       ("ssh_port", settings.ssh_port), ("ssh_known_hosts_file", settings.ssh_known_hosts)):
+                       ("ssh_port", settings.ssh_port), ("ssh_known_hosts_file", settings.ssh_known_hosts),
+                       ("ssh_config_file", settings.ssh_config)):
         if value is not None:
             data[key] = value
     if settings.ssh_known_hosts:

@@ -30,6 +30,7 @@ VARIABLES: dict[str, str] = {
     "BINDERFIX_SSH_KEY": "SSH private key file",
     "BINDERFIX_SSH_PORT": "SSH port (default 22)",
     "BINDERFIX_SSH_KNOWN_HOSTS": "known_hosts file; host keys are checked strictly when it is set",
+    "BINDERFIX_SSH_CONFIG": "an ssh_config file to read (as `gcloud compute config-ssh` writes)",
     "BINDERFIX_SUDO": "1 to run node commands with sudo (default: 1 unless the SSH user is root)",
     "BINDERFIX_SOCKET_PATH": "override the socket path on the node (default: from the builder kind)",
     "BINDERFIX_FORCE": "1 to remove a non-empty directory at the socket path (default: refuse)",
@@ -48,6 +49,7 @@ class Settings:
     ssh_key: str | None = None
     ssh_port: int | None = None
     ssh_known_hosts: str | None = None
+    ssh_config: str | None = None
     sudo: bool | None = None
     socket_path: str | None = None
     force: bool = False
@@ -106,6 +108,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ssh_key=env.get("BINDERFIX_SSH_KEY") or None,
         ssh_port=_number(env, "BINDERFIX_SSH_PORT", int),  # type: ignore[arg-type]
         ssh_known_hosts=env.get("BINDERFIX_SSH_KNOWN_HOSTS") or None,
+        ssh_config=env.get("BINDERFIX_SSH_CONFIG") or None,
         sudo=_flag(env, "BINDERFIX_SUDO"),
         socket_path=socket_path,
         force=bool(_flag(env, "BINDERFIX_FORCE")),

@@ -4,7 +4,7 @@ kmock keeps the objects and serves get, list, create and delete. This module add
 the real API server does and kmock lacks:
 
 - bearer-token authentication, and an audit log of every request (verb, resource,
-  subresource), which the RBAC test compares with ``deploy/rbac.yaml``;
+  subresource), which the RBAC test compares with ``deploys/rbac.yaml``;
 - ``labelSelector`` and ``fieldSelector`` on lists;
 - server-side tables (``Accept: ...;as=Table``), so ``kubectl get pod -o wide`` prints the
   real columns;

@@ -129,6 +129,10 @@ class Sandbox:
         return self.dir / "ssh" / "known_hosts"
 
     @property
+    def ssh_config(self) -> Path:
+        return self.dir / "ssh" / "config"
+
+    @property
     def marker(self) -> str:
         return str(self.dir)
 
@@ -304,6 +308,10 @@ class Sandbox:
             self.save(state)
         host_key = (self.dir / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         self.known_hosts.write_text("".join(f"{h.ip},{h.name} {' '.join(host_key)}\n" for h in state.nodes))
+        # What `gcloud compute config-ssh` does for a real cluster: `ssh node-1` just works.
+        self.ssh_config.write_text("".join(
+            f"Host {h.name}\n  HostName {h.ip}\n  User root\n  IdentityFile {self.ssh_key}\n"
+            f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n" for h in state.nodes))
 
     def _start_apiserver(self, state: State) -> None:
         port_file = self.dir / "apiserver.json"
@@ -395,6 +403,7 @@ current-context: binderfix-sandbox
             "BINDERFIX_SSH_USER": "root",
             "BINDERFIX_SSH_KEY": str(self.ssh_key),
             "BINDERFIX_SSH_KNOWN_HOSTS": str(self.known_hosts),
+            "BINDERFIX_SSH_CONFIG": str(self.ssh_config),
             "BINDERFIX_SSH_ADDRESS": "InternalIP",
             "BINDERFIX_INTERNET_URL": f"http://{by_role['internet'].ip}/",
         }

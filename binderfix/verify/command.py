@@ -114,7 +114,10 @@ def verify(idempotence: bool, junit_file: str | None) -> None:
 
 
 def _ssh_config(builders: list[tuple[str, dict]]) -> str:
+    """One ssh_config for testinfra's ssh backend, from the inventory's host data."""
     lines = []
+    included = {data["ssh_config_file"] for _node, data in builders if data.get("ssh_config_file")}
+    lines += [f"Include {path}" for path in sorted(included)]
     for node, data in builders:
         lines += [f"Host {node}", f"  HostName {data.get('ssh_hostname', node)}", "  BatchMode yes",
                   "  ConnectTimeout 10"]
