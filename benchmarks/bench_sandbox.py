@@ -38,12 +38,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[3, 50])
     args = parser.parse_args()
-    print(f"{'nodes':>5}  {'up (s)':>7}  {'down (s)':>8}  {'netns floor (s)':>15}  {'up+down / floor':>15}")
+    print(
+        f"{'nodes':>5}  {'up (s)':>7}  {'down (s)':>8}  {'netns floor (s)':>15}  {'up+down / floor':>15}"
+    )
     for n in args.nodes:
         with tempfile.TemporaryDirectory() as tmp:
             d = str(Path(tmp) / "sb")
-            up = timed([str(BIN / "binderfix"), "sandbox", "up", "--dir", d, "--nodes", str(n),
-                        "--broken-nodes", str(max(1, n // 3))])
+            up = timed(
+                [
+                    str(BIN / "binderfix"),
+                    "sandbox",
+                    "up",
+                    "--dir",
+                    d,
+                    "--nodes",
+                    str(n),
+                    "--broken-nodes",
+                    str(max(1, n // 3)),
+                ]
+            )
             down = timed([str(BIN / "binderfix"), "sandbox", "down", "--dir", d])
         floor = baseline(n)
         print(f"{n:>5}  {up:>7.2f}  {down:>8.2f}  {floor:>15.2f}  {(up + down) / floor:>14.1f}x")

@@ -36,8 +36,12 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False),
-              help="Where to put the sandbox (default: a new temporary folder).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Where to put the sandbox (default: a new temporary folder).",
+)
 @click.option("--keep", is_flag=True, help="Leave the sandbox running afterwards.")
 def demo(directory: str | None, keep: bool) -> None:
     """The runbook on a sandbox cluster: find, diff, fix, verify, probe, spot spikes (needs root)."""
@@ -50,7 +54,6 @@ def _register() -> None:
     # Imported here so that `binderfix --help` stays fast and a broken optional extra
     # (the sandbox's kmock) does not take the other commands down with it.
     from binderfix.sandbox.command import sandbox
-
     from binderfix.verify.command import check, verify
 
     main.add_command(sandbox)

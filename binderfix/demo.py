@@ -39,11 +39,20 @@ class Transcript:
     def say(self, text: str) -> None:
         click.echo(paint(f"   {text}", "dim", self.colour))
 
-    def run(self, argv: Sequence[str], expect: Sequence[int] = (0,), shown: str | None = None) -> int:
+    def run(
+        self, argv: Sequence[str], expect: Sequence[int] = (0,), shown: str | None = None
+    ) -> int:
         click.echo(paint(f"$ {shown or shlex.join(argv)}", "green", self.colour))
         start = time.monotonic()
-        proc = subprocess.Popen(list(argv), env=self.env, cwd=self.cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            list(argv),
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             click.echo(f"  {line.rstrip()}")
@@ -62,8 +71,10 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
     from binderfix.sandbox.cluster import Sandbox
 
     if not (REPO / "deploys" / "dind.py").exists():
-        raise BinderfixError("the demo runs the deploys in a binderfix checkout, and none is here",
-                             hint="run it from a clone: git clone ... && cd binderfix && .venv/bin/binderfix demo")
+        raise BinderfixError(
+            "the demo runs the deploys in a binderfix checkout, and none is here",
+            hint="run it from a clone: git clone ... && cd binderfix && .venv/bin/binderfix demo",
+        )
     workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="binderfix-demo-"))
     box = Sandbox(workdir / "sandbox")
     bin_dir = str(Path(sys.executable).parent)
@@ -80,7 +91,9 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
     finally:
         if keep:
             t.heading("Keeping the sandbox (--keep)")
-            t.say(f"eval \"$(binderfix sandbox env --dir {box.dir})\"; binderfix sandbox down --dir {box.dir}")
+            t.say(
+                f'eval "$(binderfix sandbox env --dir {box.dir})"; binderfix sandbox down --dir {box.dir}'
+            )
         else:
             t.heading("Taking the sandbox down")
             t.run([exe, "sandbox", "down", "--dir", str(box.dir)])
@@ -105,7 +118,9 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
     t.heading("binderfix check: the same question for a CI job (exit 1: something to fix)")
     t.run([exe, "check"], expect=(1,))
 
-    t.heading("Apply: rmdir the directory on node-2, delete its pod, wait for the new one, check the socket")
+    t.heading(
+        "Apply: rmdir the directory on node-2, delete its pod, wait for the new one, check the socket"
+    )
     t.run([*pyinfra, "-y"])
 
     t.heading("Verify: every socket path is a socket, every builder Ready; nothing left to change")
@@ -123,16 +138,26 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
 
     t.heading("Runbook: spikes to the /build API in the ingress controller's logs")
     t.run([exe, "spikes", "--selector", "component=controller"], expect=(1,))
-    t.run(["sh", "-c", "kubectl --namespace=prod logs -l component=controller --tail=-1 | grep '/build' | wc -l"],
-          shown="kubectl --namespace=prod logs -l component=controller | grep '/build' | wc -l")
+    t.run(
+        [
+            "sh",
+            "-c",
+            "kubectl --namespace=prod logs -l component=controller --tail=-1 | grep '/build' | wc -l",
+        ],
+        shown="kubectl --namespace=prod logs -l component=controller | grep '/build' | wc -l",
+    )
 
 
 def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
     """Let the broken node's builder show CrashLoopBackOff before the operator looks."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = subprocess.run(["kubectl", "get", "pod", "-l", "app=binder,component=image-builder"],
-                              env={**os.environ, **box.env()}, capture_output=True, text=True)  # type: ignore[attr-defined]
+        info = subprocess.run(
+            ["kubectl", "get", "pod", "-l", "app=binder,component=image-builder"],
+            env={**os.environ, **box.env()},
+            capture_output=True,
+            text=True,
+        )  # type: ignore[attr-defined]
         if "CrashLoopBackOff" in info.stdout and info.stdout.count("Running") >= 2:
             return
         time.sleep(0.3)

@@ -97,13 +97,13 @@ def junit_xml(suites: Sequence[TestSuite]) -> str:
                 el, "testcase", name=case.name, classname=case.classname, time=f"{case.time:.3f}"
             )
             if case.failure is not None:
-                ET.SubElement(tc, "failure", message=case.failure.splitlines()[0][:200]).text = (
-                    case.failure
-                )
+                ET.SubElement(
+                    tc, "failure", message=case.failure.splitlines()[0][:200]
+                ).text = case.failure
             if case.error is not None:
-                ET.SubElement(tc, "error", message=case.error.splitlines()[0][:200]).text = (
-                    case.error
-                )
+                ET.SubElement(
+                    tc, "error", message=case.error.splitlines()[0][:200]
+                ).text = case.error
             if case.output:
                 ET.SubElement(tc, "system-out").text = case.output
     ET.indent(root)

@@ -13,7 +13,9 @@ import pytest
 
 BIN = Path(sys.executable).parent
 BINDERFIX = str(BIN / "binderfix")
-KUBECTL = str(BIN / "kubectl") if (BIN / "kubectl").exists() else (shutil.which("kubectl") or "kubectl")
+KUBECTL = (
+    str(BIN / "kubectl") if (BIN / "kubectl").exists() else (shutil.which("kubectl") or "kubectl")
+)
 PYINFRA = str(BIN / "pyinfra")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,13 +36,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def run(*args: str, env: dict[str, str] | None = None, check: bool = False, input: str | None = None,
-        timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+    input: str | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command as a user would, capturing what it prints."""
-    proc = subprocess.run(list(args), capture_output=True, text=True, env=env, input=input, timeout=timeout,
-                          cwd=cwd)
+    proc = subprocess.run(
+        list(args), capture_output=True, text=True, env=env, input=input, timeout=timeout, cwd=cwd
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -84,7 +95,9 @@ class RunningSandbox:
             pods = self.builder_pods()
             state = self.box.load()
             settled = len(pods) == len(state.nodes) and all(
-                (p.reason == "CrashLoopBackOff") if self.box.socket_state(state.host(n)) != "socket" else p.healthy
+                (p.reason == "CrashLoopBackOff")
+                if self.box.socket_state(state.host(n)) != "socket"
+                else p.healthy
                 for n, p in pods.items()
             )
             if settled or time.monotonic() > deadline:
@@ -92,9 +105,23 @@ class RunningSandbox:
             time.sleep(0.2)
 
 
-def start_sandbox(directory: Path, nodes: int = 3, broken: int = 1, labels: str = "current") -> RunningSandbox:
-    run(BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", str(nodes), "--broken-nodes", str(broken),
-        "--labels", labels, check=True)
+def start_sandbox(
+    directory: Path, nodes: int = 3, broken: int = 1, labels: str = "current"
+) -> RunningSandbox:
+    run(
+        BINDERFIX,
+        "sandbox",
+        "up",
+        "--dir",
+        str(directory),
+        "--nodes",
+        str(nodes),
+        "--broken-nodes",
+        str(broken),
+        "--labels",
+        labels,
+        check=True,
+    )
     return RunningSandbox(directory)
 
 

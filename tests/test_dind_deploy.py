@@ -22,10 +22,18 @@ pytestmark = pytest.mark.sandbox
 SOCKET = "/var/run/dind/docker.sock"
 
 
-def pyinfra(box: RunningSandbox, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def pyinfra(
+    box: RunningSandbox, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`pyinfra inventories/kubectl.py deploys/dind.py ARGS`, from the repository, as documented."""
-    return run(PYINFRA, "inventories/kubectl.py", "deploys/dind.py", *args, env={**box.env, **(env or {})},
-               cwd=REPO)
+    return run(
+        PYINFRA,
+        "inventories/kubectl.py",
+        "deploys/dind.py",
+        *args,
+        env={**box.env, **(env or {})},
+        cwd=REPO,
+    )
 
 
 def node(box: RunningSandbox, name: str) -> testinfra.host.Host:
@@ -100,7 +108,9 @@ def test_each_node_state_gets_the_right_treatment(tmp_path: Path) -> None:
         assert node(box, "node-3").file(SOCKET).is_socket  # rmdir'd, then the new builder bound it
         assert node(box, "node-5").file(SOCKET).is_socket
         six = node(box, "node-6")
-        assert six.file(SOCKET).is_socket and six.file("/root/target").content_string == "precious\n"
+        assert (
+            six.file(SOCKET).is_socket and six.file("/root/target").content_string == "precious\n"
+        )
         assert node(box, "node-1").file(SOCKET).is_socket
         # With force, the non-empty directory goes too.
         forced = pyinfra(box, "-y", "--limit", "node-4", env={"BINDERFIX_FORCE": "1"})

@@ -26,8 +26,10 @@ def _table(text: str) -> list[dict[str, str]]:
     # "NOMINATED NODE" and "READINESS GATES" are two words with one space: merge them back.
     starts = [s for s in starts if s == 0 or header[s - 2] == " "]
     names = [header[a:b].strip() for a, b in zip(starts, starts[1:] + [None], strict=False)]
-    return [{n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:] + [None], strict=False)}
-            for line in lines[1:]]
+    return [
+        {n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:] + [None], strict=False)}
+        for line in lines[1:]
+    ]
 
 
 def test_kubectl_get_pod_wide_shows_builders_on_their_nodes(shared_sandbox: RunningSandbox) -> None:
@@ -52,11 +54,15 @@ def test_crashloop_restart_count_grows(shared_sandbox: RunningSandbox) -> None:
 
 
 def test_label_selectors_are_served(shared_sandbox: RunningSandbox) -> None:
-    names = shared_sandbox.kubectl("get", "pod", "-l", "app=binder,component=image-builder", "-o", "name")
+    names = shared_sandbox.kubectl(
+        "get", "pod", "-l", "app=binder,component=image-builder", "-o", "name"
+    )
     assert len(names.stdout.split()) == 3
     legacy = shared_sandbox.kubectl("get", "pod", "-l", "component=dind", "-o", "name").stdout
     assert legacy.strip() == ""
-    on_node = shared_sandbox.kubectl("get", "pod", "--field-selector", "spec.nodeName=node-3", "-o", "json")
+    on_node = shared_sandbox.kubectl(
+        "get", "pod", "--field-selector", "spec.nodeName=node-3", "-o", "json"
+    )
     assert {p["spec"]["nodeName"] for p in json.loads(on_node.stdout)["items"]} == {"node-3"}
 
 
@@ -74,7 +80,9 @@ def test_kubectl_logs_by_selector_reads_ingress_access_logs(shared_sandbox: Runn
     assert all('"GET /build/' in line for line in build_lines)
 
 
-def test_ssh_runs_commands_with_arguments_intact_and_returns_status(shared_sandbox: RunningSandbox) -> None:
+def test_ssh_runs_commands_with_arguments_intact_and_returns_status(
+    shared_sandbox: RunningSandbox,
+) -> None:
     out = shared_sandbox.ssh("node-1", "printf", "%s|", "a b", "c", "$HOME")
     assert out.returncode == 0 and out.stdout == "a b|c|$HOME|"
     assert shared_sandbox.ssh("node-1", "sh", "-c", "true && exit 7").returncode == 7
@@ -95,7 +103,9 @@ def test_nodes_are_isolated_from_each_other_and_the_host(shared_sandbox: Running
     assert not os.path.exists(marker)
     # The broken node's directory lives only in that node's /var/run.
     assert shared_sandbox.ssh("node-2", "test", "-d", "/var/run/dind/docker.sock").returncode == 0
-    assert not os.path.exists("/var/run/dind/docker.sock") or os.path.isdir("/var/run/dind") is False
+    assert (
+        not os.path.exists("/var/run/dind/docker.sock") or os.path.isdir("/var/run/dind") is False
+    )
 
 
 def test_up_refuses_a_directory_whose_sandbox_runs(shared_sandbox: RunningSandbox) -> None:
@@ -105,7 +115,9 @@ def test_up_refuses_a_directory_whose_sandbox_runs(shared_sandbox: RunningSandbo
 
 
 def test_status_json_reports_socket_states(shared_sandbox: RunningSandbox) -> None:
-    out = shared_sandbox.binderfix("sandbox", "status", "--dir", str(shared_sandbox.dir), "--json", check=True)
+    out = shared_sandbox.binderfix(
+        "sandbox", "status", "--dir", str(shared_sandbox.dir), "--json", check=True
+    )
     info = json.loads(out.stdout)
     states = {n["name"]: n["socket_path"] for n in info["nodes"]}
     assert states == {"node-1": "socket", "node-2": "directory (0 entries)", "node-3": "socket"}
@@ -124,9 +136,14 @@ def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandb
     assert new is not None and new.name != old and new.healthy and new.node == "node-1"
     assert sandbox.ssh("node-1", "test", "-S", "/var/run/dind/docker.sock").returncode == 0
     # The stand-in daemon answers Docker's ping on the new socket.
-    ping = sandbox.ssh("node-1", "python3", "-c", "import socket;s=socket.socket(socket.AF_UNIX);"
-                       "s.connect('/var/run/dind/docker.sock');s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n');"
-                       "print(s.recv(4096).decode().split()[-1])")
+    ping = sandbox.ssh(
+        "node-1",
+        "python3",
+        "-c",
+        "import socket;s=socket.socket(socket.AF_UNIX);"
+        "s.connect('/var/run/dind/docker.sock');s.sendall(b'GET /_ping HTTP/1.0\\r\\n\\r\\n');"
+        "print(s.recv(4096).decode().split()[-1])",
+    )
     assert ping.stdout.strip() == "OK"
 
 
@@ -157,7 +174,11 @@ def _leftovers(directory: Path, index: int) -> dict[str, list]:
     return {
         "processes": _processes_mentioning(directory),
         "netns": netns.list_netns(f"bfx{index}-"),
-        "links": [n for n in netns.list_links(f"bfx{index}") if n == f"bfx{index}" or n.startswith(f"bfx{index}h")],
+        "links": [
+            n
+            for n in netns.list_links(f"bfx{index}")
+            if n == f"bfx{index}" or n.startswith(f"bfx{index}h")
+        ],
     }
 
 
@@ -186,8 +207,12 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
 @pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
 def test_interrupted_up_stops_what_it_started(tmp_path: Path, delay: float) -> None:
     directory = tmp_path / "sb"
-    proc = subprocess.Popen([BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "4"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
@@ -201,7 +226,16 @@ def test_interrupted_up_stops_what_it_started(tmp_path: Path, delay: float) -> N
 
 
 def test_not_root_gets_a_clear_error(tmp_path: Path) -> None:
-    out = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BINDERFIX, "sandbox", "up",
-              "--dir", str(tmp_path / "sb"))
+    out = run(
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BINDERFIX,
+        "sandbox",
+        "up",
+        "--dir",
+        str(tmp_path / "sb"),
+    )
     assert out.returncode == 2
     assert "needs root" in out.stderr and "Traceback" not in out.stderr

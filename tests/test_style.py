@@ -14,6 +14,10 @@ def test_ruff_finds_nothing() -> None:
     ruff = Path(sys.executable).parent / "ruff"
     exe = str(ruff) if ruff.exists() else shutil.which("ruff")
     assert exe, "ruff is part of the [test] extra"
-    proc = subprocess.run([exe, "check", "binderfix", "deploys", "inventories", "tests", "benchmarks"],
-                          cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [exe, "check", "binderfix", "deploys", "inventories", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -45,12 +45,18 @@ def _read(path: str) -> str:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
     except OSError as exc:
-        raise BinderfixError(f"cannot read BINDERFIX_LISTING={path}: {exc.strerror}",
-                             hint="save one with: kubectl get pod -o wide > pods.txt") from None
+        raise BinderfixError(
+            f"cannot read BINDERFIX_LISTING={path}: {exc.strerror}",
+            hint="save one with: kubectl get pod -o wide > pods.txt",
+        ) from None
 
 
-def host_data(pod: BuilderPod, settings: Settings, addresses: dict[str, dict[str, str]],
-              context: str | None = None) -> dict[str, Any]:
+def host_data(
+    pod: BuilderPod,
+    settings: Settings,
+    addresses: dict[str, dict[str, str]],
+    context: str | None = None,
+) -> dict[str, Any]:
     """pyinfra host data for the node running ``pod``."""
     data: dict[str, Any] = {
         "node": pod.node,
@@ -73,12 +79,18 @@ def host_data(pod: BuilderPod, settings: Settings, addresses: dict[str, dict[str
     if settings.ssh_address != "name":
         address = addresses.get(pod.node, {}).get(settings.ssh_address)
         if not address:
-            raise BinderfixError(f"node {pod.node} has no {settings.ssh_address} address",
-                                 hint="set BINDERFIX_SSH_ADDRESS to another kind, or name")
+            raise BinderfixError(
+                f"node {pod.node} has no {settings.ssh_address} address",
+                hint="set BINDERFIX_SSH_ADDRESS to another kind, or name",
+            )
         data["ssh_hostname"] = address
-    for key, value in (("ssh_user", settings.ssh_user), ("ssh_key", settings.ssh_key),
-                       ("ssh_port", settings.ssh_port), ("ssh_known_hosts_file", settings.ssh_known_hosts),
-                       ("ssh_config_file", settings.ssh_config)):
+    for key, value in (
+        ("ssh_user", settings.ssh_user),
+        ("ssh_key", settings.ssh_key),
+        ("ssh_port", settings.ssh_port),
+        ("ssh_known_hosts_file", settings.ssh_known_hosts),
+        ("ssh_config_file", settings.ssh_config),
+    ):
         if value is not None:
             data[key] = value
     if settings.ssh_known_hosts:
@@ -86,15 +98,18 @@ def host_data(pod: BuilderPod, settings: Settings, addresses: dict[str, dict[str
     return data
 
 
-def build_groups(pods: list[BuilderPod], settings: Settings,
-                 addresses: dict[str, dict[str, str]]) -> tuple[HostList, list[str]]:
+def build_groups(
+    pods: list[BuilderPod], settings: Settings, addresses: dict[str, dict[str, str]]
+) -> tuple[HostList, list[str]]:
     """``(builders, unhealthy)``: one host per node; an unhealthy pod wins over a healthy one."""
     by_node: dict[str, BuilderPod] = {}
     for pod in pods:
         current = by_node.get(pod.node)
         if current is None or (current.healthy and not pod.healthy):
             by_node[pod.node] = pod
-    builders = [(node, host_data(pod, settings, addresses)) for node, pod in sorted(by_node.items())]
+    builders = [
+        (node, host_data(pod, settings, addresses)) for node, pod in sorted(by_node.items())
+    ]
     unhealthy = [node for node, pod in sorted(by_node.items()) if not pod.healthy]
     return builders, unhealthy
 
@@ -105,12 +120,16 @@ def inventory_groups() -> tuple[HostList, list[str]]:
         settings = from_env()
         pods, addresses = read_builder_pods(settings)
         if not pods:
-            where = f"namespace {settings.namespace!r}" if settings.namespace else "the context's namespace"
+            where = (
+                f"namespace {settings.namespace!r}"
+                if settings.namespace
+                else "the context's namespace"
+            )
             source = settings.listing or f"the API ({where})"
             raise BinderfixError(
                 f"no builder pods found in {source} with selectors {'; '.join(settings.selectors)}",
                 hint="set BINDERFIX_NAMESPACE to the release's namespace, or BINDERFIX_SELECTOR to "
-                     "your builder pods' labels",
+                "your builder pods' labels",
             )
         return build_groups(pods, settings, addresses)
     except BinderfixError as exc:

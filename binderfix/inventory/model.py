@@ -110,8 +110,11 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
     reason = ""
     for cs in containers:
         state = cs.get("state") or {}
-        reason = ((state.get("waiting") or {}).get("reason") or (state.get("terminated") or {}).get("reason")
-                  or reason)
+        reason = (
+            (state.get("waiting") or {}).get("reason")
+            or (state.get("terminated") or {}).get("reason")
+            or reason
+        )
     if meta.get("deletionTimestamp"):
         reason = "Terminating"
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}

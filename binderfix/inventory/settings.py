@@ -68,7 +68,9 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
         return True
     if value.lower() in ("0", "false", "no", "off"):
         return False
-    raise BinderfixError(f"{name}={value!r} is not a yes/no value", hint=f"set {name}=1 or {name}=0")
+    raise BinderfixError(
+        f"{name}={value!r} is not a yes/no value", hint=f"set {name}=1 or {name}=0"
+    )
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | int | None:
@@ -89,10 +91,14 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     address = env.get("BINDERFIX_SSH_ADDRESS") or "name"
     if address not in ADDRESS_MODES:
-        raise BinderfixError(f"BINDERFIX_SSH_ADDRESS={address!r} is not one of {', '.join(ADDRESS_MODES)}",
-                             hint="use name to connect by node name, or InternalIP/ExternalIP")
+        raise BinderfixError(
+            f"BINDERFIX_SSH_ADDRESS={address!r} is not one of {', '.join(ADDRESS_MODES)}",
+            hint="use name to connect by node name, or InternalIP/ExternalIP",
+        )
     raw_selectors = env.get("BINDERFIX_SELECTOR")
-    selectors = tuple(s.strip() for s in raw_selectors.split(";") if s.strip()) if raw_selectors else None
+    selectors = (
+        tuple(s.strip() for s in raw_selectors.split(";") if s.strip()) if raw_selectors else None
+    )
     socket_path = env.get("BINDERFIX_SOCKET_PATH") or None
     if socket_path is not None:
         from binderfix.dind.paths import check_path

@@ -27,7 +27,9 @@ def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[Builde
     found: dict[str, BuilderPod] = {}
     for selector in selectors:
         with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
-            pods = cluster.core.list_namespaced_pod(cluster.namespace, label_selector=selector).items
+            pods = cluster.core.list_namespaced_pod(
+                cluster.namespace, label_selector=selector
+            ).items
         for pod in pods:
             builder = from_pod_object(_plain(pod))
             if builder.node:  # an unscheduled pod has no node to fix
@@ -54,9 +56,15 @@ def delete_pod(cluster: Cluster, name: str) -> None:
             raise
 
 
-def wait_for_replacement(cluster: Cluster, node: str, old_name: str, selectors: Iterable[str],
-                         timeout: float, sleep: Callable[[float], Any] = time.sleep,
-                         interval: float = 0.25) -> BuilderPod:
+def wait_for_replacement(
+    cluster: Cluster,
+    node: str,
+    old_name: str,
+    selectors: Iterable[str],
+    timeout: float,
+    sleep: Callable[[float], Any] = time.sleep,
+    interval: float = 0.25,
+) -> BuilderPod:
     """Wait until a builder pod other than ``old_name`` runs on ``node`` and is Ready."""
     deadline = time.monotonic() + timeout
     selectors = tuple(selectors)
@@ -68,9 +76,15 @@ def wait_for_replacement(cluster: Cluster, node: str, old_name: str, selectors: 
                 if pod.healthy:
                     return pod
         if time.monotonic() >= deadline:
-            seen = f"{last.name} is {last.status}, {last.restarts} restarts" if last else "no replacement pod yet"
-            raise BinderfixError(f"the builder pod on {node} did not become Ready within {timeout:.0f}s ({seen})",
-                                 hint="kubectl describe pod on that node; raise BINDERFIX_WAIT_TIMEOUT if it is slow")
+            seen = (
+                f"{last.name} is {last.status}, {last.restarts} restarts"
+                if last
+                else "no replacement pod yet"
+            )
+            raise BinderfixError(
+                f"the builder pod on {node} did not become Ready within {timeout:.0f}s ({seen})",
+                hint="kubectl describe pod on that node; raise BINDERFIX_WAIT_TIMEOUT if it is slow",
+            )
         sleep(interval)
 
 
@@ -78,4 +92,3 @@ def pod_summary(pod: BuilderPod) -> str:
     """`prod-dind-rp7z8 (CrashLoopBackOff, 0/1 ready, 2013 restarts)`: what the diff shows."""
     ready = "ready" if pod.ready else "not ready"
     return f"{pod.name} ({pod.status}, {ready}, {pod.restarts} restarts)"
-

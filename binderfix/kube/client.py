@@ -18,8 +18,9 @@ class Cluster:
     context: str | None
 
 
-def connect(context: str | None = None, namespace: str | None = None,
-            kubeconfig: str | None = None) -> Cluster:
+def connect(
+    context: str | None = None, namespace: str | None = None, kubeconfig: str | None = None
+) -> Cluster:
     """Load the kubeconfig like kubectl does (``kubeconfig``, else KUBECONFIG, else ~/.kube/config)."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
@@ -31,16 +32,25 @@ def connect(context: str | None = None, namespace: str | None = None,
             chosen = next((c for c in contexts if c["name"] == context), None)
             if chosen is None:
                 names = ", ".join(c["name"] for c in contexts) or "none"
-                raise BinderfixError(f"no context {context!r} in the kubeconfig", hint=f"contexts: {names}")
-        api_client = config.new_client_from_config(config_file=kubeconfig,
-                                                   context=chosen["name"] if chosen else None)
+                raise BinderfixError(
+                    f"no context {context!r} in the kubeconfig", hint=f"contexts: {names}"
+                )
+        api_client = config.new_client_from_config(
+            config_file=kubeconfig, context=chosen["name"] if chosen else None
+        )
     except ConfigException as exc:
-        raise BinderfixError(f"cannot load a kubeconfig: {exc}",
-                             hint="set KUBECONFIG, or check that `kubectl get pods` works") from None
+        raise BinderfixError(
+            f"cannot load a kubeconfig: {exc}",
+            hint="set KUBECONFIG, or check that `kubectl get pods` works",
+        ) from None
     except OSError as exc:
-        raise BinderfixError(f"cannot read the kubeconfig: {exc}", hint="set KUBECONFIG to a readable file") from None
+        raise BinderfixError(
+            f"cannot read the kubeconfig: {exc}", hint="set KUBECONFIG to a readable file"
+        ) from None
     ns = namespace or ((chosen or {}).get("context") or {}).get("namespace") or "default"
-    return Cluster(core=client.CoreV1Api(api_client), namespace=ns, context=(chosen or {}).get("name"))
+    return Cluster(
+        core=client.CoreV1Api(api_client), namespace=ns, context=(chosen or {}).get("name")
+    )
 
 
 @contextmanager
@@ -57,8 +67,12 @@ def api_errors(doing: str) -> Iterator[None]:
             403: "your account lacks a permission: see deploys/rbac.yaml for what binderfix needs",
             404: "check the namespace (BINDERFIX_NAMESPACE or --namespace)",
         }
-        raise BinderfixError(f"{doing}: the Kubernetes API answered {exc.status} {exc.reason}",
-                             hint=hints.get(exc.status or 0)) from None
+        raise BinderfixError(
+            f"{doing}: the Kubernetes API answered {exc.status} {exc.reason}",
+            hint=hints.get(exc.status or 0),
+        ) from None
     except (HTTPError, OSError) as exc:
-        raise BinderfixError(f"{doing}: cannot reach the Kubernetes API ({type(exc).__name__}: {exc})",
-                             hint="check that `kubectl get pods` works from here") from None
+        raise BinderfixError(
+            f"{doing}: cannot reach the Kubernetes API ({type(exc).__name__}: {exc})",
+            hint="check that `kubectl get pods` works from here",
+        ) from None

@@ -69,16 +69,31 @@ def builder_pod(
     why = "the node was changed" if node_changed else f"the pod is {status}"
     if not state.is_executing:  # show it once, with the plan, not again while applying
         host.log(f"Will delete builder pod {format_text(pod, bold=True)} ({why})", logger.info)
-        current = [f"pod {pod}  {status}, {'ready' if healthy else 'not ready'}, {restarts} restarts"]
-        desired = [f"pod {pod}  deleted; the DaemonSet starts a new builder pod on {node}",
-                   f"wait up to {timeout:.0f}s for it to be Running and Ready, then check {socket_path} is a socket"]
+        current = [
+            f"pod {pod}  {status}, {'ready' if healthy else 'not ready'}, {restarts} restarts"
+        ]
+        desired = [
+            f"pod {pod}  deleted; the DaemonSet starts a new builder pod on {node}",
+            f"wait up to {timeout:.0f}s for it to be Running and Ready, then check {socket_path} is a socket",
+        ]
         for line in generate_color_diff(current, desired):
             logger.info("  %s", line)
-    yield FunctionCommand(_replace, (pod, node, namespace, tuple(selectors), context, socket_path, timeout), {})
+    yield FunctionCommand(
+        _replace, (pod, node, namespace, tuple(selectors), context, socket_path, timeout), {}
+    )
 
 
-def _replace(state, host, pod: str, node: str, namespace: str, selectors: tuple[str, ...],  # noqa: ANN001
-             context: str | None, socket_path: str, timeout: float) -> None:
+def _replace(
+    state,
+    host,
+    pod: str,
+    node: str,
+    namespace: str,
+    selectors: tuple[str, ...],  # noqa: ANN001
+    context: str | None,
+    socket_path: str,
+    timeout: float,
+) -> None:
     """Delete, wait for the replacement, check the socket. Runs in the host's greenlet."""
     import gevent
     from pyinfra.api.command import StringCommand
@@ -93,9 +108,13 @@ def _replace(state, host, pod: str, node: str, namespace: str, selectors: tuple[
         new = wait_for_replacement(cluster, node, pod, selectors, timeout, sleep=gevent.sleep)
     except BinderfixError as exc:
         raise OperationError(str(exc)) from None
-    ok, output = host.run_shell_command(StringCommand("test", "-S", socket_path),
-                                        _sudo=bool(host.data.get("binderfix_sudo")))
+    ok, output = host.run_shell_command(
+        StringCommand("test", "-S", socket_path), _sudo=bool(host.data.get("binderfix_sudo"))
+    )
     if not ok:
         raise OperationError(f"{new.name} is Ready but {socket_path} on {node} is not a socket")
-    host.log(f"builder pod {pod} replaced by {pod_summary(new)} in {time.monotonic() - started:.1f}s; "
-             f"{socket_path} is a socket", logger.info)
+    host.log(
+        f"builder pod {pod} replaced by {pod_summary(new)} in {time.monotonic() - started:.1f}s; "
+        f"{socket_path} is a socket",
+        logger.info,
+    )

@@ -45,8 +45,14 @@ SERVICES_RES = kmock.resource("", "v1", "services")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 DAEMONSETS = kmock.resource("apps", "v1", "daemonsets")
 
-_VERBS = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create", "UPDATE": "patch",
-          "DELETE": "delete"}
+_VERBS = {
+    "LIST": "list",
+    "WATCH": "watch",
+    "FETCH": "get",
+    "CREATE": "create",
+    "UPDATE": "patch",
+    "DELETE": "delete",
+}
 
 
 @attrs.define(kw_only=True)
@@ -67,19 +73,44 @@ class SandboxAPI(kmock.KubernetesEmulator):
 
     def declare_resources(self) -> None:
         info = kmock.ResourceInfo
-        self.resources["v1/pods"] = info(kind="Pod", singular="pod", namespaced=True, shortnames={"po"},
-                                         verbs={"get", "list", "watch", "create", "delete", "patch"},
-                                         categories={"all"})
-        self.resources["v1/nodes"] = info(kind="Node", singular="node", namespaced=False, shortnames={"no"},
-                                          verbs={"get", "list", "watch"})
-        self.resources["v1/services"] = info(kind="Service", singular="service", namespaced=True,
-                                             shortnames={"svc"}, verbs={"get", "list", "watch"},
-                                             categories={"all"})
-        self.resources["v1/namespaces"] = info(kind="Namespace", singular="namespace", namespaced=False,
-                                               shortnames={"ns"}, verbs={"get", "list"})
-        self.resources["apps/v1/daemonsets"] = info(kind="DaemonSet", singular="daemonset", namespaced=True,
-                                                    shortnames={"ds"}, verbs={"get", "list", "watch"},
-                                                    categories={"all"})
+        self.resources["v1/pods"] = info(
+            kind="Pod",
+            singular="pod",
+            namespaced=True,
+            shortnames={"po"},
+            verbs={"get", "list", "watch", "create", "delete", "patch"},
+            categories={"all"},
+        )
+        self.resources["v1/nodes"] = info(
+            kind="Node",
+            singular="node",
+            namespaced=False,
+            shortnames={"no"},
+            verbs={"get", "list", "watch"},
+        )
+        self.resources["v1/services"] = info(
+            kind="Service",
+            singular="service",
+            namespaced=True,
+            shortnames={"svc"},
+            verbs={"get", "list", "watch"},
+            categories={"all"},
+        )
+        self.resources["v1/namespaces"] = info(
+            kind="Namespace",
+            singular="namespace",
+            namespaced=False,
+            shortnames={"ns"},
+            verbs={"get", "list"},
+        )
+        self.resources["apps/v1/daemonsets"] = info(
+            kind="DaemonSet",
+            singular="daemonset",
+            namespaced=True,
+            shortnames={"ds"},
+            verbs={"get", "list", "watch"},
+            categories={"all"},
+        )
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
@@ -96,8 +127,14 @@ class SandboxAPI(kmock.KubernetesEmulator):
             return await self._serve_log(request)
         if request.resource == PODS and request.subresource == "exec":
             return await self._serve_exec(request, raw)
-        if request.name is None and request.method.name == "GET" and request.resource is not None \
-                and request.resource.plural and request.action is not None and request.action.name == "LIST":
+        if (
+            request.name is None
+            and request.method.name == "GET"
+            and request.resource is not None
+            and request.resource.plural
+            and request.action is not None
+            and request.action.name == "LIST"
+        ):
             return self._serve_selected_list(request, raw)
         deleted: dict[str, Any] | None = None
         if request.resource == PODS and request.method.name == "DELETE" and request.name:
@@ -117,18 +154,27 @@ class SandboxAPI(kmock.KubernetesEmulator):
                 continue
             info = self.resources[res]
             for sub in ["", *sorted(info.subresources)]:
-                resources.append({
-                    "name": f"{res.plural}/{sub}" if sub else res.plural,
-                    "singularName": info.singular or "",
-                    "namespaced": bool(info.namespaced),
-                    "kind": info.kind,
-                    "verbs": sorted(info.verbs) if not sub else ["create", "get"],
-                    "shortNames": sorted(info.shortnames) if not sub else [],
-                    "categories": sorted(info.categories) if not sub else [],
-                })
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources}
+                resources.append(
+                    {
+                        "name": f"{res.plural}/{sub}" if sub else res.plural,
+                        "singularName": info.singular or "",
+                        "namespaced": bool(info.namespaced),
+                        "kind": info.kind,
+                        "verbs": sorted(info.verbs) if not sub else ["create", "get"],
+                        "shortNames": sorted(info.shortnames) if not sub else [],
+                        "categories": sorted(info.categories) if not sub else [],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": "v1",
+            "resources": resources,
+        }
 
-    def _select(self, request: rendering.Request, raw: aiohttp.web.BaseRequest) -> list[dict[str, Any]]:
+    def _select(
+        self, request: rendering.Request, raw: aiohttp.web.BaseRequest
+    ) -> list[dict[str, Any]]:
         labels = selectors.parse_label_selector(raw.query.get("labelSelector", ""))
         fields = selectors.parse_field_selector(raw.query.get("fieldSelector", ""))
         found = []
@@ -140,28 +186,38 @@ class SandboxAPI(kmock.KubernetesEmulator):
             data = obj.raw
             if labels(data.get("metadata", {}).get("labels", {}) or {}) and fields(data):
                 found.append(data)
-        return sorted(found, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return sorted(
+            found, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
+        )
 
-    def _serve_selected_list(self, request: rendering.Request,
-                             raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+    def _serve_selected_list(
+        self, request: rendering.Request, raw: aiohttp.web.BaseRequest
+    ) -> aiohttp.web.StreamResponse:
         assert request.resource is not None
         if request.resource not in self._get_resources():
-            return _status(404, "NotFound", f"the server could not find the requested resource ({raw.path})")
+            return _status(
+                404, "NotFound", f"the server could not find the requested resource ({raw.path})"
+            )
         try:
             items = self._select(request, raw)
         except selectors.SelectorError as exc:
             return _status(400, "BadRequest", str(exc))
         if "as=Table" in raw.headers.get("Accept", ""):
-            body = selectors.table(request.resource.plural or "", items,
-                                   raw.query.get("includeObject", "Metadata"))
+            body = selectors.table(
+                request.resource.plural or "", items, raw.query.get("includeObject", "Metadata")
+            )
             return aiohttp.web.json_response(body)
         info = self.resources[request.resource]
         group = request.resource.group
         api_version = f"{group}/{request.resource.version}" if group else request.resource.version
-        return aiohttp.web.json_response({
-            "kind": f"{info.kind}List", "apiVersion": api_version,
-            "metadata": {"resourceVersion": "1"}, "items": items,
-        })
+        return aiohttp.web.json_response(
+            {
+                "kind": f"{info.kind}List",
+                "apiVersion": api_version,
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            }
+        )
 
     def _pod(self, request: rendering.Request) -> dict[str, Any] | None:
         obj = self.live(PODS, request.namespace, request.name)
@@ -178,32 +234,41 @@ class SandboxAPI(kmock.KubernetesEmulator):
             cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=int(since))
             lines = [(ts, line) for ts, line in lines if ts >= cutoff]
         if tail := query.get("tailLines"):
-            lines = lines[-int(tail):] if int(tail) > 0 else []
+            lines = lines[-int(tail) :] if int(tail) > 0 else []
         with_ts = query.get("timestamps") == "true"
-        text = "".join(f"{ts.isoformat().replace('+00:00', 'Z')} {line}\n" if with_ts else f"{line}\n"
-                       for ts, line in lines)
+        text = "".join(
+            f"{ts.isoformat().replace('+00:00', 'Z')} {line}\n" if with_ts else f"{line}\n"
+            for ts, line in lines
+        )
         if limit := query.get("limitBytes"):
             text = text.encode()[: int(limit)].decode(errors="ignore")
         return aiohttp.web.Response(text=text, content_type="text/plain")
 
-    async def _serve_exec(self, request: rendering.Request,
-                          raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+    async def _serve_exec(
+        self, request: rendering.Request, raw: aiohttp.web.BaseRequest
+    ) -> aiohttp.web.StreamResponse:
         pod = self._pod(request)
         if pod is None:
             return _status(404, "NotFound", f'pods "{request.name}" not found')
         command = raw.query.getall("command", [])
         if not command:
-            return _status(400, "BadRequest", "you must specify at least one command for the container")
+            return _status(
+                400, "BadRequest", "you must specify at least one command for the container"
+            )
         if raw.headers.get("Upgrade", "").lower() != "websocket":
             return _status(400, "BadRequest", "the sandbox speaks the websocket exec protocol only")
         assert self.kubelet is not None
         target = self.kubelet.exec_target(pod)
         if target is None:
-            return _status(400, "BadRequest",
-                           f"container of pod {request.name} is not running, cannot exec into it")
+            return _status(
+                400,
+                "BadRequest",
+                f"container of pod {request.name} is not running, cannot exec into it",
+            )
         pid, env = target
-        ws = aiohttp.web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io",
-                                                      "channel.k8s.io"))
+        ws = aiohttp.web.WebSocketResponse(
+            protocols=("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
+        )
         await ws.prepare(raw)
         await _run_exec(ws, pid, env, command, want_stdin=raw.query.get("stdin") in ("true", "1"))
         return ws
@@ -216,36 +281,73 @@ class SandboxAPI(kmock.KubernetesEmulator):
         if request.resource is None:
             entry = {"path": raw.path, "verb": raw.method.lower()}
         else:
-            verb = _VERBS.get(request.action.name, raw.method.lower()) if request.action else raw.method.lower()
+            verb = (
+                _VERBS.get(request.action.name, raw.method.lower())
+                if request.action
+                else raw.method.lower()
+            )
             if request.subresource in ("log",):
                 verb = "get"
             elif request.subresource == "exec":
                 verb = "create"  # RBAC: exec is `create` on pods/exec, even over a websocket GET
-            entry = {"verb": verb, "group": request.resource.group, "resource": request.resource.plural,
-                     "subresource": request.subresource or "", "namespace": request.namespace or ""}
+            entry = {
+                "verb": verb,
+                "group": request.resource.group,
+                "resource": request.resource.plural,
+                "subresource": request.subresource or "",
+                "namespace": request.namespace or "",
+            }
         with self.audit_path.open("a") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
 def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
-    return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                      "status": "Failure", "message": message, "reason": reason,
-                                      "code": code}, status=code)
+    return aiohttp.web.json_response(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        },
+        status=code,
+    )
 
 
-async def _run_exec(ws: aiohttp.web.WebSocketResponse, pid: int, env: dict[str, str],
-                    command: list[str], want_stdin: bool) -> None:
+async def _run_exec(
+    ws: aiohttp.web.WebSocketResponse,
+    pid: int,
+    env: dict[str, str],
+    command: list[str],
+    want_stdin: bool,
+) -> None:
     """Run ``command`` in the pod's namespaces and speak the channel protocol over ``ws``.
 
     Frames are binary, their first byte the channel: 0 stdin, 1 stdout, 2 stderr, 3 the
     final status (JSON), and in v5 255 "close stdin".
     """
-    argv = ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", "env", "-i",
-            *(f"{k}={v}" for k, v in env.items()), *command]
+    argv = [
+        "nsenter",
+        "-t",
+        str(pid),
+        "-m",
+        "-u",
+        "-n",
+        "--",
+        "env",
+        "-i",
+        *(f"{k}={v}" for k, v in env.items()),
+        *command,
+    ]
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *argv,
+            stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
     except OSError as exc:
         await _send_status(ws, 126, str(exc))
         return
@@ -284,8 +386,13 @@ async def _send_status(ws: aiohttp.web.WebSocketResponse, code: int, message: st
     if code == 0:
         status: dict[str, Any] = {"metadata": {}, "status": "Success"}
     else:
-        status = {"metadata": {}, "status": "Failure", "message": message, "reason": "NonZeroExitCode",
-                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        status = {
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+        }
     await ws.send_bytes(b"\x03" + json.dumps(status).encode())
 
 
@@ -297,9 +404,16 @@ def _uid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _meta(name: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "uid": _uid(), "creationTimestamp": now_iso(),
-                            "resourceVersion": "1", "labels": labels or {}}
+def _meta(
+    name: str, namespace: str | None = None, labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "uid": _uid(),
+        "creationTimestamp": now_iso(),
+        "resourceVersion": "1",
+        "labels": labels or {},
+    }
     if namespace:
         meta["namespace"] = namespace
     return meta
@@ -308,23 +422,44 @@ def _meta(name: str, namespace: str | None = None, labels: dict[str, str] | None
 def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
     """Nodes, the namespace, the release's Services and DaemonSet, and the non-builder pods."""
     ns = state.namespace
-    api.objects[NAMESPACES, None, ns] = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns),
-                                         "status": {"phase": "Active"}}
+    api.objects[NAMESPACES, None, ns] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": _meta(ns),
+        "status": {"phase": "Active"},
+    }
     for node in state.nodes:
         api.objects[NODES, None, node.name] = _node_object(node)
     by_role = {h.role: h for h in state.hosts}
     for svc, (role, ports) in SERVICES.items():
         api.objects[SERVICES_RES, ns, svc] = {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": _meta(svc, ns, {"app": "binder" if role == "binder" else "jupyterhub",
-                                        "component": role, "release": state.release}),
-            "spec": {"type": "ClusterIP", "clusterIP": by_role[role].ip, "selector": {"component": role},
-                     "ports": [{"name": "http" if p != 8001 else "api", "port": p, "protocol": "TCP"}
-                               for p in ports]},
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(
+                svc,
+                ns,
+                {
+                    "app": "binder" if role == "binder" else "jupyterhub",
+                    "component": role,
+                    "release": state.release,
+                },
+            ),
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": by_role[role].ip,
+                "selector": {"component": role},
+                "ports": [
+                    {"name": "http" if p != 8001 else "api", "port": p, "protocol": "TCP"}
+                    for p in ports
+                ],
+            },
         }
     api.objects[DAEMONSETS, ns, f"{state.release}-dind"] = {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": _meta(f"{state.release}-dind", ns, {"app": "binder", "component": "image-builder"}),
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": _meta(
+            f"{state.release}-dind", ns, {"app": "binder", "component": "image-builder"}
+        ),
         "spec": {"selector": {"matchLabels": kubelet.builder_labels()}},
         "status": {"desiredNumberScheduled": len(state.nodes)},
     }
@@ -335,15 +470,29 @@ def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
 def _node_object(node: Host) -> dict[str, Any]:
     uname = Path("/proc/sys/kernel/osrelease").read_text().strip()
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": _meta(node.name, labels={"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
-                                             "hub.jupyter.org/node-purpose": "user"}),
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": _meta(
+            node.name,
+            labels={
+                "kubernetes.io/hostname": node.name,
+                "kubernetes.io/os": "linux",
+                "hub.jupyter.org/node-purpose": "user",
+            },
+        ),
         "spec": {},
         "status": {
-            "addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}],
+            "addresses": [
+                {"type": "InternalIP", "address": node.ip},
+                {"type": "Hostname", "address": node.name},
+            ],
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            "nodeInfo": {"kubeletVersion": "v1.31.0-sandbox", "osImage": "binderfix sandbox node",
-                         "kernelVersion": uname, "containerRuntimeVersion": "sandbox://1.0"},
+            "nodeInfo": {
+                "kubeletVersion": "v1.31.0-sandbox",
+                "osImage": "binderfix sandbox node",
+                "kernelVersion": uname,
+                "containerRuntimeVersion": "sandbox://1.0",
+            },
         },
     }
 
@@ -352,7 +501,9 @@ async def serve(sandbox: Sandbox) -> None:
     state = sandbox.load()
     if state is None:
         raise SystemExit(f"no sandbox state in {sandbox.dir}")
-    api = SandboxAPI(token=sandbox.secret("api-token"), audit_path=sandbox.dir / "logs" / "api-audit.jsonl")
+    api = SandboxAPI(
+        token=sandbox.secret("api-token"), audit_path=sandbox.dir / "logs" / "api-audit.jsonl"
+    )
     api.declare_resources()
     kubelet = Kubelet(api=api, state=state, sandbox=sandbox)
     api.kubelet = kubelet
@@ -361,7 +512,9 @@ async def serve(sandbox: Sandbox) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(sandbox.dir / "secrets" / "apiserver.crt", sandbox.dir / "secrets" / "apiserver.key")
+    tls.load_cert_chain(
+        sandbox.dir / "secrets" / "apiserver.crt", sandbox.dir / "secrets" / "apiserver.key"
+    )
     # kmock.Server cannot pass a TLS context down to aiohttp, so start aiohttp's server ourselves.
     server = aiohttp.test_utils.RawTestServer(api, host="127.0.0.1", port=0)
     async with api:

@@ -101,7 +101,9 @@ class State:
             if h.name == name or (h.role == name and h.role != "node"):
                 return h
         names = ", ".join(h.name for h in self.nodes)
-        raise BinderfixError(f"no node named {name!r} in this sandbox", hint=f"the nodes are: {names}")
+        raise BinderfixError(
+            f"no node named {name!r} in this sandbox", hint=f"the nodes are: {names}"
+        )
 
 
 class Sandbox:
@@ -142,8 +144,10 @@ class Sandbox:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise BinderfixError(f"cannot read {self.state_file}: {exc}",
-                                 hint="remove the directory by hand if it is not a sandbox") from None
+            raise BinderfixError(
+                f"cannot read {self.state_file}: {exc}",
+                hint="remove the directory by hand if it is not a sandbox",
+            ) from None
         hosts = [Host(**h) for h in raw.pop("hosts", [])]
         return State(hosts=hosts, **raw)
 
@@ -158,28 +162,43 @@ class Sandbox:
 
     def running(self) -> bool:
         state = self.load()
-        return bool(state and state.apiserver_pid and netns.pid_alive(state.apiserver_pid, self.marker))
+        return bool(
+            state and state.apiserver_pid and netns.pid_alive(state.apiserver_pid, self.marker)
+        )
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, nodes: int = 3, broken: int = 0, labels: str = "current",
-           progress: Progress | None = None) -> State:
+    def up(
+        self,
+        nodes: int = 3,
+        broken: int = 0,
+        labels: str = "current",
+        progress: Progress | None = None,
+    ) -> State:
         """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted."""
         say = progress or (lambda _msg: None)
         if not 1 <= nodes <= MAX_NODES:
             raise BinderfixError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
         if not 0 <= broken <= nodes:
-            raise BinderfixError(f"--broken-nodes must be between 0 and --nodes ({nodes}), not {broken}")
+            raise BinderfixError(
+                f"--broken-nodes must be between 0 and --nodes ({nodes}), not {broken}"
+            )
         if labels not in ("current", "legacy"):
-            raise BinderfixError(f"unknown label generation {labels!r}", hint="use current or legacy")
+            raise BinderfixError(
+                f"unknown label generation {labels!r}", hint="use current or legacy"
+            )
         preflight()
         existing = self.load()
         if existing is not None:
             if self.running():
-                raise BinderfixError(f"a sandbox is already running in {self.dir}",
-                                     hint=f"use it, or stop it first: binderfix sandbox down --dir {self.dir}")
-            raise BinderfixError(f"{self.dir} holds the remains of a sandbox that did not stop cleanly",
-                                 hint=f"clean it up first: binderfix sandbox down --dir {self.dir}")
+                raise BinderfixError(
+                    f"a sandbox is already running in {self.dir}",
+                    hint=f"use it, or stop it first: binderfix sandbox down --dir {self.dir}",
+                )
+            raise BinderfixError(
+                f"{self.dir} holds the remains of a sandbox that did not stop cleanly",
+                hint=f"clean it up first: binderfix sandbox down --dir {self.dir}",
+            )
 
         self.dir.mkdir(parents=True, exist_ok=True)
         state = State(dir=str(self.dir), index=_free_index(), labels=labels, started=time.time())
@@ -187,13 +206,21 @@ class Sandbox:
         try:
             with _step(say, "keys and config"):
                 self._write_keys()
-            with _step(say, f"network: bridge {state.bridge}, {nodes} nodes, {len(CONTROL_HOSTS)} pods"):
+            with _step(
+                say, f"network: bridge {state.bridge}, {nodes} nodes, {len(CONTROL_HOSTS)} pods"
+            ):
                 self._make_network(state, nodes, broken)
             with _step(say, "node sshd and control-plane pods"):
                 self._start_hosts(state)
-                _wait_all([(h.ip, 22) for h in state.nodes] +
-                          [(h.ip, 80 if h.role != "hub" else 8081) for h in state.hosts if h.role != "node"],
-                          timeout=30)
+                _wait_all(
+                    [(h.ip, 22) for h in state.nodes]
+                    + [
+                        (h.ip, 80 if h.role != "hub" else 8081)
+                        for h in state.hosts
+                        if h.role != "node"
+                    ],
+                    timeout=30,
+                )
             with _step(say, f"break {broken} node(s): a directory at {SOCKET_PATH}"):
                 for h in state.nodes:
                     if h.broken:
@@ -211,25 +238,41 @@ class Sandbox:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         for key in (self.ssh_key, ssh_dir / "ssh_host_ed25519_key"):
             if not key.exists():
-                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "binderfix-sandbox",
-                                "-f", str(key)], check=True, capture_output=True)
+                subprocess.run(
+                    [
+                        "ssh-keygen",
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        "binderfix-sandbox",
+                        "-f",
+                        str(key),
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
         shutil.copy(f"{self.ssh_key}.pub", ssh_dir / "authorized_keys")
         (ssh_dir / "sshd_config").write_text(
-            "\n".join([
-                "Port 22",
-                f"HostKey {ssh_dir / 'ssh_host_ed25519_key'}",
-                f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
-                "PermitRootLogin prohibit-password",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UsePAM no",
-                "StrictModes no",
-                "PidFile none",
-                "MaxStartups 200",
-                "MaxSessions 100",
-                "Subsystem sftp internal-sftp",
-                "",
-            ])
+            "\n".join(
+                [
+                    "Port 22",
+                    f"HostKey {ssh_dir / 'ssh_host_ed25519_key'}",
+                    f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PidFile none",
+                    "MaxStartups 200",
+                    "MaxSessions 100",
+                    "Subsystem sftp internal-sftp",
+                    "",
+                ]
+            )
         )
         secrets_dir = self.dir / "secrets"
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
@@ -248,30 +291,60 @@ class Sandbox:
         k = state.index
         broken_at = _spread(broken, nodes)
         for role, octet in CONTROL_HOSTS:
-            state.hosts.append(Host(name=role, role=role, ip=f"{state.subnet}.{octet}",
-                                    netns=f"bfx{k}-{role}", veth=f"bfx{k}h{octet}"))
+            state.hosts.append(
+                Host(
+                    name=role,
+                    role=role,
+                    ip=f"{state.subnet}.{octet}",
+                    netns=f"bfx{k}-{role}",
+                    veth=f"bfx{k}h{octet}",
+                )
+            )
         for i in range(nodes):
             octet = NODE_OCTET + i
-            state.hosts.append(Host(name=f"node-{i + 1}", role="node", ip=f"{state.subnet}.{octet}",
-                                    netns=f"bfx{k}-node-{i + 1}", veth=f"bfx{k}h{octet}",
-                                    broken=i in broken_at))
+            state.hosts.append(
+                Host(
+                    name=f"node-{i + 1}",
+                    role="node",
+                    ip=f"{state.subnet}.{octet}",
+                    netns=f"bfx{k}-node-{i + 1}",
+                    veth=f"bfx{k}h{octet}",
+                    broken=i in broken_at,
+                )
+            )
         self.save(state)
-        batch = [f"link add {state.bridge} type bridge forward_delay 0", f"addr add {state.subnet}.1/24 dev {state.bridge}",
-                 f"link set {state.bridge} up"]
+        batch = [
+            f"link add {state.bridge} type bridge forward_delay 0",
+            f"addr add {state.subnet}.1/24 dev {state.bridge}",
+            f"link set {state.bridge} up",
+        ]
         for h in state.hosts:
-            batch += [f"netns add {h.netns}",
-                      f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
-                      f"link set {h.veth} master {state.bridge} up"]
+            batch += [
+                f"netns add {h.netns}",
+                f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
+                f"link set {h.veth} master {state.bridge} up",
+            ]
         netns.ip_batch(batch)
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda h: subprocess.run(
-                ["ip", "-n", h.netns, "-batch", "-"], check=True, capture_output=True, text=True,
-                input=f"addr add {h.ip}/24 dev eth0\nlink set eth0 up\nlink set lo up\n"
-                      f"route add default via {state.subnet}.1\n"), state.hosts))
+            list(
+                pool.map(
+                    lambda h: subprocess.run(
+                        ["ip", "-n", h.netns, "-batch", "-"],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        input=f"addr add {h.ip}/24 dev eth0\nlink set eth0 up\nlink set lo up\n"
+                        f"route add default via {state.subnet}.1\n",
+                    ),
+                    state.hosts,
+                )
+            )
         (self.dir / "hosts").write_text(self._hosts_file(state))
         # The host's nameserver is out of the namespaces' reach: a name that is not in the
         # hosts file must fail at once (as NXDOMAIN from cluster DNS would), not time out.
-        (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        (self.dir / "resolv.conf").write_text(
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+        )
 
     def _hosts_file(self, state: State) -> str:
         """The cluster's DNS, as pods see it: each Service's names resolve to its backing pod."""
@@ -279,7 +352,9 @@ class Sandbox:
         by_role = {h.role: h for h in state.hosts}
         for svc, (role, _ports) in SERVICES.items():
             ns = state.namespace
-            lines.append(f"{by_role[role].ip} {svc} {svc}.{ns} {svc}.{ns}.svc {svc}.{ns}.svc.cluster.local")
+            lines.append(
+                f"{by_role[role].ip} {svc} {svc}.{ns} {svc}.{ns}.svc {svc}.{ns}.svc.cluster.local"
+            )
         lines += [f"{h.ip} {h.name}" for h in state.nodes]
         return "\n".join(lines) + "\n"
 
@@ -287,39 +362,93 @@ class Sandbox:
         py = sys.executable
         proxy_token = self.secret("configproxy-auth-token")
         for h in state.hosts:
-            init = ["ip", "netns", "exec", h.netns, "unshare", "--mount", "--uts", "--propagation", "private",
-                    "--", py, "-m", "binderfix.sandbox.nodeinit", "--sandbox", self.marker,
-                    "--hostname", h.name, "--hosts-file", str(self.dir / "hosts"),
-                    "--resolv-file", str(self.dir / "resolv.conf"), "--"]
+            init = [
+                "ip",
+                "netns",
+                "exec",
+                h.netns,
+                "unshare",
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "--",
+                py,
+                "-m",
+                "binderfix.sandbox.nodeinit",
+                "--sandbox",
+                self.marker,
+                "--hostname",
+                h.name,
+                "--hosts-file",
+                str(self.dir / "hosts"),
+                "--resolv-file",
+                str(self.dir / "resolv.conf"),
+                "--",
+            ]
             if h.role == "node":
-                cmd = [*init, "/usr/sbin/sshd", "-D", "-e", "-f", str(self.dir / "ssh" / "sshd_config"),
-                       "-o", f"ListenAddress={h.ip}"]
+                cmd = [
+                    *init,
+                    "/usr/sbin/sshd",
+                    "-D",
+                    "-e",
+                    "-f",
+                    str(self.dir / "ssh" / "sshd_config"),
+                    "-o",
+                    f"ListenAddress={h.ip}",
+                ]
                 env = _clean_env()
             else:
-                cmd = [*init, py, "-m", "binderfix.sandbox.services", "--sandbox", self.marker, "--role", h.role]
+                cmd = [
+                    *init,
+                    py,
+                    "-m",
+                    "binderfix.sandbox.services",
+                    "--sandbox",
+                    self.marker,
+                    "--role",
+                    h.role,
+                ]
                 env = _clean_env()
                 if h.role in ("hub", "proxy"):
                     env["CONFIGPROXY_AUTH_TOKEN"] = proxy_token
             log = open(self.dir / "logs" / f"{h.name}.log", "ab")  # noqa: SIM115 (the child keeps it)
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env=env)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
             log.close()
             h.pid = proc.pid
             self.save(state)
         host_key = (self.dir / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-        self.known_hosts.write_text("".join(f"{h.ip},{h.name} {' '.join(host_key)}\n" for h in state.nodes))
+        self.known_hosts.write_text(
+            "".join(f"{h.ip},{h.name} {' '.join(host_key)}\n" for h in state.nodes)
+        )
         # What `gcloud compute config-ssh` does for a real cluster: `ssh node-1` just works.
-        self.ssh_config.write_text("".join(
-            f"Host {h.name}\n  HostName {h.ip}\n  User root\n  IdentityFile {self.ssh_key}\n"
-            f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n" for h in state.nodes))
+        self.ssh_config.write_text(
+            "".join(
+                f"Host {h.name}\n  HostName {h.ip}\n  User root\n  IdentityFile {self.ssh_key}\n"
+                f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n"
+                for h in state.nodes
+            )
+        )
 
     def _start_apiserver(self, state: State) -> None:
         port_file = self.dir / "apiserver.json"
         port_file.unlink(missing_ok=True)
         log = open(self.dir / "logs" / "apiserver.log", "ab")  # noqa: SIM115 (the child keeps it)
-        proc = subprocess.Popen([sys.executable, "-m", "binderfix.sandbox.apiserver", "--sandbox", self.marker],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=_clean_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "binderfix.sandbox.apiserver", "--sandbox", self.marker],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=_clean_env(),
+        )
         log.close()
         state.apiserver_pid = proc.pid
         self.save(state)
@@ -378,7 +507,9 @@ current-context: binderfix-sandbox
             prefix = f"bfx{state.index}"
             # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
             netns.ip_batch([f"netns del {n}" for n in netns.list_netns(prefix + "-")], force=True)
-            links = [n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")]
+            links = [
+                n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
+            ]
             netns.ip_batch([f"link del {n}" for n in links], force=True)
         for name in ("state.json", "apiserver.json", "kubeconfig"):
             (self.dir / name).unlink(missing_ok=True)
@@ -389,8 +520,10 @@ current-context: binderfix-sandbox
     def require(self) -> State:
         state = self.load()
         if state is None or not self.running():
-            raise BinderfixError(f"no sandbox is running in {self.dir}",
-                                 hint=f"start one: binderfix sandbox up --dir {self.dir}")
+            raise BinderfixError(
+                f"no sandbox is running in {self.dir}",
+                hint=f"start one: binderfix sandbox up --dir {self.dir}",
+            )
         return state
 
     def env(self) -> dict[str, str]:
@@ -415,9 +548,24 @@ current-context: binderfix-sandbox
             raise BinderfixError(f"{node!r} is a pod, not a node")
         import shlex
 
-        return ["ssh", "-i", str(self.ssh_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10", f"root@{host.ip}", "--", shlex.join(argv) if argv else "true"]
+        return [
+            "ssh",
+            "-i",
+            str(self.ssh_key),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            f"root@{host.ip}",
+            "--",
+            shlex.join(argv) if argv else "true",
+        ]
 
     def socket_state(self, host: Host) -> str:
         """What the node holds at the socket path: socket, directory (n entries), file, absent."""
@@ -439,12 +587,20 @@ elif [ -e "$p" ]; then echo other
 else echo absent; fi"""
 
 
-def node_exec(pid: int, argv: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
+def node_exec(
+    pid: int, argv: list[str], check: bool = True, **kwargs
+) -> subprocess.CompletedProcess[str]:
     """Run a command in a node's (or pod's) namespaces, from the host, without SSH."""
-    proc = subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", *argv],
-                          capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(
+        ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", *argv],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
     if check and proc.returncode != 0:
-        raise BinderfixError(f"command on sandbox host failed: {' '.join(argv)}: {proc.stderr.strip()}")
+        raise BinderfixError(
+            f"command on sandbox host failed: {' '.join(argv)}: {proc.stderr.strip()}"
+        )
     return proc
 
 
@@ -455,24 +611,41 @@ def preflight() -> None:
             "binderfix sandbox needs root: it creates network namespaces, a bridge and sshd nodes",
             hint="run it as root (sudo .venv/bin/binderfix sandbox up ...)",
         )
-    missing = sorted({pkg for cmd, pkg in SYSTEM_PACKAGES.items()
-                      if not shutil.which(cmd) and not os.path.exists(f"/usr/sbin/{cmd}")})
+    missing = sorted(
+        {
+            pkg
+            for cmd, pkg in SYSTEM_PACKAGES.items()
+            if not shutil.which(cmd) and not os.path.exists(f"/usr/sbin/{cmd}")
+        }
+    )
     if missing:
         if not shutil.which("apt-get"):
-            raise BinderfixError(f"missing system packages: {', '.join(missing)}",
-                                 hint="install them with your distribution's package manager")
+            raise BinderfixError(
+                f"missing system packages: {', '.join(missing)}",
+                hint="install them with your distribution's package manager",
+            )
         print(f"installing system packages: {', '.join(missing)}", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
-        proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
-            raise BinderfixError(f"could not install {', '.join(missing)}: {proc.stderr.strip()[-500:]}",
-                                 hint=f"apt-get install {' '.join(missing)}")
-    probe = subprocess.run(["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True)
+            raise BinderfixError(
+                f"could not install {', '.join(missing)}: {proc.stderr.strip()[-500:]}",
+                hint=f"apt-get install {' '.join(missing)}",
+            )
+    probe = subprocess.run(
+        ["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
-        raise BinderfixError(f"this kernel or container does not allow new namespaces: {probe.stderr.strip()}",
-                             hint="run the sandbox on a machine (or a privileged container) with namespaces")
+        raise BinderfixError(
+            f"this kernel or container does not allow new namespaces: {probe.stderr.strip()}",
+            hint="run the sandbox on a machine (or a privileged container) with namespaces",
+        )
 
 
 def _free_index() -> int:
@@ -480,8 +653,10 @@ def _free_index() -> int:
     for k in range(1, 250):
         if k not in used:
             return k
-    raise BinderfixError("no free sandbox index: 249 sandboxes exist on this machine",
-                         hint="take some down: binderfix sandbox down --dir DIR")
+    raise BinderfixError(
+        "no free sandbox index: 249 sandboxes exist on this machine",
+        hint="take some down: binderfix sandbox down --dir DIR",
+    )
 
 
 def _spread(count: int, total: int) -> set[int]:
@@ -510,7 +685,9 @@ def _wait_all(addresses: list[tuple[str, int]], timeout: float) -> None:
         pending = still
         if pending and time.monotonic() > deadline:
             where = ", ".join(f"{h}:{p}" for h, p in pending)
-            raise BinderfixError(f"sandbox hosts did not start listening within {timeout:.0f}s: {where}")
+            raise BinderfixError(
+                f"sandbox hosts did not start listening within {timeout:.0f}s: {where}"
+            )
         if pending:
             time.sleep(0.05)
 

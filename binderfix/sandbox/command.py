@@ -12,8 +12,14 @@ import click
 
 from binderfix.report import dump_json, paint, render_table, use_colour
 
-DIR_OPTION = click.option("--dir", "directory", default="./sandbox", show_default=True,
-                          type=click.Path(file_okay=False), help="Where the sandbox keeps its state.")
+DIR_OPTION = click.option(
+    "--dir",
+    "directory",
+    default="./sandbox",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the sandbox keeps its state.",
+)
 
 
 def _sandbox(directory: str):  # noqa: ANN202 (imported lazily: the sandbox extra may be missing)
@@ -37,18 +43,31 @@ def sandbox() -> None:
 @sandbox.command()
 @DIR_OPTION
 @click.option("--nodes", default=3, show_default=True, help="How many nodes (1 to 240).")
-@click.option("--broken-nodes", default=0, show_default=True,
-              help="How many nodes get the bug: a directory at /var/run/dind/docker.sock.")
-@click.option("--labels", type=click.Choice(["current", "legacy"]), default="current", show_default=True,
-              help="Builder pod labels: component=image-builder (current) or component=dind (before 2022).")
+@click.option(
+    "--broken-nodes",
+    default=0,
+    show_default=True,
+    help="How many nodes get the bug: a directory at /var/run/dind/docker.sock.",
+)
+@click.option(
+    "--labels",
+    type=click.Choice(["current", "legacy"]),
+    default="current",
+    show_default=True,
+    help="Builder pod labels: component=image-builder (current) or component=dind (before 2022).",
+)
 def up(directory: str, nodes: int, broken_nodes: int, labels: str) -> None:
     """Start a sandbox cluster in DIR."""
     box = _sandbox(directory)
     start = time.monotonic()
-    click.echo(f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True)
+    click.echo(
+        f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True
+    )
     box.up(nodes=nodes, broken=broken_nodes, labels=labels, progress=_progress)
-    click.echo(f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True)
-    click.echo(f"  eval \"$(binderfix sandbox env --dir {shlex.quote(directory)})\"", err=True)
+    click.echo(
+        f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True
+    )
+    click.echo(f'  eval "$(binderfix sandbox env --dir {shlex.quote(directory)})"', err=True)
 
 
 @sandbox.command()
@@ -88,15 +107,32 @@ def status(directory: str, as_json: bool) -> None:
         state = node["socket_path"]
         shown = paint(state, "green" if state == "socket" else "red", colour)
         pod = node["builder"] or {}
-        rows.append([node["name"], node["ip"], shown, pod.get("name", "-"), pod.get("status", "-"),
-                     pod.get("restarts", "-")])
-    click.echo(render_table(["NODE", "INTERNAL-IP", info["socket_path"], "BUILDER POD", "STATUS", "RESTARTS"],
-                            rows))
+        rows.append(
+            [
+                node["name"],
+                node["ip"],
+                shown,
+                pod.get("name", "-"),
+                pod.get("status", "-"),
+                pod.get("restarts", "-"),
+            ]
+        )
+    click.echo(
+        render_table(
+            ["NODE", "INTERNAL-IP", info["socket_path"], "BUILDER POD", "STATUS", "RESTARTS"], rows
+        )
+    )
     click.echo("")
-    click.echo(render_table(["POD", "STATUS", "IP"], [[p["name"], p["status"], p["ip"]] for p in info["pods"]]))
+    click.echo(
+        render_table(
+            ["POD", "STATUS", "IP"], [[p["name"], p["status"], p["ip"]] for p in info["pods"]]
+        )
+    )
 
 
-@sandbox.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@sandbox.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
 @DIR_OPTION
 @click.argument("node")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)

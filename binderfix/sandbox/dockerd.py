@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         # dockerd's own words for this case.
-        print(f"failed to load listeners: can't create unix socket {path}: is a directory",
-              file=sys.stderr, flush=True)
+        print(
+            f"failed to load listeners: can't create unix socket {path}: is a directory",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     if mode is not None:
         os.unlink(path)  # a stale socket or file from the previous container: dockerd does this

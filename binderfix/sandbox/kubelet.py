@@ -69,8 +69,18 @@ class Kubelet:
     def builder_labels(self) -> dict[str, str]:
         name = f"{self.state.release}-dind"
         if self.state.labels == "legacy":  # charts before late 2022
-            return {"app": "binder", "component": "dind", "name": name, "release": self.state.release}
-        return {"app": "binder", "component": "image-builder", "name": name, "release": self.state.release}
+            return {
+                "app": "binder",
+                "component": "dind",
+                "name": name,
+                "release": self.state.release,
+            }
+        return {
+            "app": "binder",
+            "component": "image-builder",
+            "name": name,
+            "release": self.state.release,
+        }
 
     def start_builders(self) -> None:
         for node in self.state.nodes:
@@ -84,47 +94,94 @@ class Kubelet:
         self.pod_logs[name] = []
         ns = self.state.namespace
         self.api.objects[PODS, ns, name] = {
-            "apiVersion": "v1", "kind": "Pod",
+            "apiVersion": "v1",
+            "kind": "Pod",
             "metadata": {
-                "name": name, "namespace": ns, "uid": secrets.token_hex(16),
-                "creationTimestamp": now_iso(), "generateName": f"{self.state.release}-dind-",
-                "labels": {**self.builder_labels(), "controller-revision-hash": "6d4b5c7f9",
-                           "pod-template-generation": "1"},
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "controller": True,
-                                     "name": f"{self.state.release}-dind", "uid": "sandbox-ds"}],
+                "name": name,
+                "namespace": ns,
+                "uid": secrets.token_hex(16),
+                "creationTimestamp": now_iso(),
+                "generateName": f"{self.state.release}-dind-",
+                "labels": {
+                    **self.builder_labels(),
+                    "controller-revision-hash": "6d4b5c7f9",
+                    "pod-template-generation": "1",
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "DaemonSet",
+                        "controller": True,
+                        "name": f"{self.state.release}-dind",
+                        "uid": "sandbox-ds",
+                    }
+                ],
             },
             "spec": {
                 "nodeName": node.name,
-                "containers": [{"name": "dind", "image": "docker.io/library/docker:27-dind",
-                                "args": ["dockerd", f"--host=unix://{self.state.socket_path}"],
-                                "volumeMounts": [{"name": "run-dind", "mountPath": "/var/run/dind"}]}],
-                "volumes": [{"name": "run-dind", "hostPath": {"path": "/var/run/dind",
-                                                              "type": "DirectoryOrCreate"}}],
+                "containers": [
+                    {
+                        "name": "dind",
+                        "image": "docker.io/library/docker:27-dind",
+                        "args": ["dockerd", f"--host=unix://{self.state.socket_path}"],
+                        "volumeMounts": [{"name": "run-dind", "mountPath": "/var/run/dind"}],
+                    }
+                ],
+                "volumes": [
+                    {
+                        "name": "run-dind",
+                        "hostPath": {"path": "/var/run/dind", "type": "DirectoryOrCreate"},
+                    }
+                ],
             },
-            "status": {"phase": "Pending", "hostIP": node.ip, "podIP": node.ip, "startTime": now_iso(),
-                       "conditions": [{"type": "Ready", "status": "False"}],
-                       "containerStatuses": [self._container(False, 0, {"waiting": {"reason":
-                                                                                      "ContainerCreating"}})]},
+            "status": {
+                "phase": "Pending",
+                "hostIP": node.ip,
+                "podIP": node.ip,
+                "startTime": now_iso(),
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    self._container(False, 0, {"waiting": {"reason": "ContainerCreating"}})
+                ],
+            },
         }
         builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
         builder.task.add_done_callback(_report_crash)
 
-    def _container(self, ready: bool, restarts: int, state: dict[str, Any],
-                   last: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"name": "dind", "image": "docker.io/library/docker:27-dind", "imageID": _IMAGE_ID, "ready": ready,
-                "started": "running" in state, "restartCount": restarts, "state": state,
-                "lastState": last or {}}
+    def _container(
+        self, ready: bool, restarts: int, state: dict[str, Any], last: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {
+            "name": "dind",
+            "image": "docker.io/library/docker:27-dind",
+            "imageID": _IMAGE_ID,
+            "ready": ready,
+            "started": "running" in state,
+            "restartCount": restarts,
+            "state": state,
+            "lastState": last or {},
+        }
 
-    def _set_status(self, builder: _Builder, phase: str, ready: bool, state: dict[str, Any],
-                    last: dict[str, Any] | None = None) -> None:
+    def _set_status(
+        self,
+        builder: _Builder,
+        phase: str,
+        ready: bool,
+        state: dict[str, Any],
+        last: dict[str, Any] | None = None,
+    ) -> None:
         obj = self.api.live(PODS, self.state.namespace, builder.pod_name)
         if obj is None:
             return
-        obj.patch({"status": {
-            "phase": phase,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-            "containerStatuses": [self._container(ready, builder.restarts, state, last)],
-        }})
+        obj.patch(
+            {
+                "status": {
+                    "phase": phase,
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                    "containerStatuses": [self._container(ready, builder.restarts, state, last)],
+                }
+            }
+        )
 
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
@@ -132,26 +189,55 @@ class Kubelet:
         await asyncio.sleep(0.2)  # ContainerCreating, briefly
         while True:
             builder.proc = await asyncio.create_subprocess_exec(
-                "nsenter", "-t", str(builder.node.pid), "-m", "-u", "-n", "--",
-                sys.executable, "-m", "binderfix.sandbox.dockerd", "--sandbox", self.sandbox.marker,
-                "--socket", self.state.socket_path,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                stdin=asyncio.subprocess.DEVNULL)
+                "nsenter",
+                "-t",
+                str(builder.node.pid),
+                "-m",
+                "-u",
+                "-n",
+                "--",
+                sys.executable,
+                "-m",
+                "binderfix.sandbox.dockerd",
+                "--sandbox",
+                self.sandbox.marker,
+                "--socket",
+                self.state.socket_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
             started_at = now_iso()
             reader = asyncio.create_task(self._collect(builder.proc, log))
             listening = await self._wait_listening(log, builder.proc)
             if listening:
-                self._set_status(builder, "Running", True, {"running": {"startedAt": started_at}}, last)
+                self._set_status(
+                    builder, "Running", True, {"running": {"startedAt": started_at}}, last
+                )
             code = await builder.proc.wait()
             await reader
             builder.restarts += 1
-            last = {"terminated": {"exitCode": code, "reason": "Error", "startedAt": started_at,
-                                   "finishedAt": now_iso()}}
+            last = {
+                "terminated": {
+                    "exitCode": code,
+                    "reason": "Error",
+                    "startedAt": started_at,
+                    "finishedAt": now_iso(),
+                }
+            }
             backoff = min(BACKOFF_START * 2 ** (builder.restarts - 1), BACKOFF_CAP)
-            self._set_status(builder, "Running", False, {"waiting": {
-                "reason": "CrashLoopBackOff",
-                "message": f"back-off {backoff:.1f}s restarting failed container=dind pod={builder.pod_name}"}},
-                last)
+            self._set_status(
+                builder,
+                "Running",
+                False,
+                {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off {backoff:.1f}s restarting failed container=dind pod={builder.pod_name}",
+                    }
+                },
+                last,
+            )
             await asyncio.sleep(backoff)
 
     @staticmethod
@@ -164,7 +250,7 @@ class Kubelet:
     async def _wait_listening(log: LogLines, proc: asyncio.subprocess.Process) -> bool:
         seen = len(log)
         for _ in range(200):  # up to 10 s
-            if any("API listen on" in line for _ts, line in log[seen - 1 if seen else 0:]):
+            if any("API listen on" in line for _ts, line in log[seen - 1 if seen else 0 :]):
                 return True
             if proc.returncode is not None:
                 return False
@@ -197,36 +283,70 @@ class Kubelet:
     # -- control-plane and ingress pods -----------------------------------------------------
 
     def start_control_pods(self) -> None:
-        env_token = [{"name": "CONFIGPROXY_AUTH_TOKEN",
-                      "valueFrom": {"secretKeyRef": {"name": "hub", "key": "hub.config.ConfigProxy.auth_token"}}}]
+        env_token = [
+            {
+                "name": "CONFIGPROXY_AUTH_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {"name": "hub", "key": "hub.config.ConfigProxy.auth_token"}
+                },
+            }
+        ]
         release = self.state.release
         for host in self.state.hosts:
             if host.role == "hub":
-                self._add_control_pod(host, {"app": "jupyterhub", "component": "hub", "release": release}, env_token)
+                self._add_control_pod(
+                    host, {"app": "jupyterhub", "component": "hub", "release": release}, env_token
+                )
             elif host.role == "proxy":
-                self._add_control_pod(host, {"app": "jupyterhub", "component": "proxy", "release": release},
-                                      env_token)
+                self._add_control_pod(
+                    host, {"app": "jupyterhub", "component": "proxy", "release": release}, env_token
+                )
             elif host.role == "binder":
-                self._add_control_pod(host, {"app": "binder", "component": "binder", "release": release}, [])
+                self._add_control_pod(
+                    host, {"app": "binder", "component": "binder", "release": release}, []
+                )
         for _ in range(2):
             self._add_ingress_pod()
 
-    def _add_control_pod(self, host: Host, labels: dict[str, str], env: list[dict[str, Any]]) -> None:
+    def _add_control_pod(
+        self, host: Host, labels: dict[str, str], env: list[dict[str, Any]]
+    ) -> None:
         name = f"{host.role}-{_hash(host.role)}-{pod_suffix()}"
         ns = self.state.namespace
         self.pod_hosts[name] = host
         self.pod_logs[name] = []
         self.api.objects[PODS, ns, name] = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "uid": secrets.token_hex(16),
-                         "creationTimestamp": now_iso(), "labels": labels},
-            "spec": {"nodeName": self.state.nodes[0].name,
-                     "containers": [{"name": host.role, "image": f"sandbox/{host.role}", "env": env}]},
-            "status": {"phase": "Running", "podIP": host.ip, "hostIP": self.state.nodes[0].ip,
-                       "startTime": now_iso(), "conditions": [{"type": "Ready", "status": "True"}],
-                       "containerStatuses": [{"name": host.role, "image": f"sandbox/{host.role}",
-                                              "imageID": _IMAGE_ID, "ready": True, "restartCount": 0,
-                                              "started": True, "state": {"running": {"startedAt": now_iso()}}}]},
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "uid": secrets.token_hex(16),
+                "creationTimestamp": now_iso(),
+                "labels": labels,
+            },
+            "spec": {
+                "nodeName": self.state.nodes[0].name,
+                "containers": [{"name": host.role, "image": f"sandbox/{host.role}", "env": env}],
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": host.ip,
+                "hostIP": self.state.nodes[0].ip,
+                "startTime": now_iso(),
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [
+                    {
+                        "name": host.role,
+                        "image": f"sandbox/{host.role}",
+                        "imageID": _IMAGE_ID,
+                        "ready": True,
+                        "restartCount": 0,
+                        "started": True,
+                        "state": {"running": {"startedAt": now_iso()}},
+                    }
+                ],
+            },
         }
 
     def _add_ingress_pod(self) -> None:
@@ -236,19 +356,43 @@ class Kubelet:
         self.pod_logs[name] = _ingress_log(index)
         node = self.state.nodes[index % len(self.state.nodes)]
         self.api.objects[PODS, ns, name] = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": ns, "uid": secrets.token_hex(16),
-                         "creationTimestamp": now_iso(),
-                         # The old stable/nginx-ingress chart's labels: what the runbook selects.
-                         "labels": {"app": "nginx-ingress", "component": "controller", "release": ns}},
-            "spec": {"nodeName": node.name, "containers": [{"name": "nginx-ingress-controller",
-                                                            "image": "registry.k8s.io/ingress-nginx/controller"}]},
-            "status": {"phase": "Running", "podIP": node.ip, "hostIP": node.ip, "startTime": now_iso(),
-                       "conditions": [{"type": "Ready", "status": "True"}],
-                       "containerStatuses": [{"name": "nginx-ingress-controller", "ready": True, "imageID": _IMAGE_ID,
-                                              "image": "registry.k8s.io/ingress-nginx/controller",
-                                              "restartCount": 0, "started": True,
-                                              "state": {"running": {"startedAt": now_iso()}}}]},
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "uid": secrets.token_hex(16),
+                "creationTimestamp": now_iso(),
+                # The old stable/nginx-ingress chart's labels: what the runbook selects.
+                "labels": {"app": "nginx-ingress", "component": "controller", "release": ns},
+            },
+            "spec": {
+                "nodeName": node.name,
+                "containers": [
+                    {
+                        "name": "nginx-ingress-controller",
+                        "image": "registry.k8s.io/ingress-nginx/controller",
+                    }
+                ],
+            },
+            "status": {
+                "phase": "Running",
+                "podIP": node.ip,
+                "hostIP": node.ip,
+                "startTime": now_iso(),
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [
+                    {
+                        "name": "nginx-ingress-controller",
+                        "ready": True,
+                        "imageID": _IMAGE_ID,
+                        "image": "registry.k8s.io/ingress-nginx/controller",
+                        "restartCount": 0,
+                        "started": True,
+                        "state": {"running": {"startedAt": now_iso()}},
+                    }
+                ],
+            },
         }
 
     # -- logs and exec ----------------------------------------------------------------------
@@ -261,8 +405,11 @@ class Kubelet:
         host = self.pod_hosts.get(pod["metadata"]["name"])
         if host is None or not host.pid:
             return None
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "HOSTNAME": pod["metadata"]["name"], "HOME": "/root"}
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOSTNAME": pod["metadata"]["name"],
+            "HOME": "/root",
+        }
         if sys.prefix != sys.base_prefix:  # the sandbox's python3 is the venv's: pods get one too
             env["PATH"] = f"{sys.prefix}/bin:{env['PATH']}"
         for var in pod["spec"]["containers"][0].get("env", []):

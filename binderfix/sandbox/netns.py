@@ -6,6 +6,7 @@ Everything a sandbox creates is named from its index ``k`` (``bfx<k>``, ``bfx<k>
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -32,11 +33,17 @@ def ip_batch(commands: list[str], force: bool = False) -> None:
     """
     if not commands:
         return
-    proc = subprocess.run(["ip", *(["-force"] if force else []), "-batch", "-"],
-                          input="\n".join(commands) + "\n", capture_output=True, text=True)
+    proc = subprocess.run(
+        ["ip", *(["-force"] if force else []), "-batch", "-"],
+        input="\n".join(commands) + "\n",
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0 and not force:
-        raise BinderfixError(f"`ip -batch` failed: {proc.stderr.strip()}",
-                             hint="the sandbox needs root and network namespaces")
+        raise BinderfixError(
+            f"`ip -batch` failed: {proc.stderr.strip()}",
+            hint="the sandbox needs root and network namespaces",
+        )
 
 
 def list_netns(prefix: str) -> list[str]:
@@ -91,17 +98,13 @@ def stop_pids(pids: list[int], marker: str, grace: float = 3.0) -> None:
     for pid in live:
         _signal(pid, signal.SIGKILL)
     for pid in pids:  # reap our own children so they leave no zombie behind
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _is_zombie(pid: int) -> bool:

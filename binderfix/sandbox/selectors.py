@@ -146,7 +146,9 @@ def pod_row(pod: Obj, now: dt.datetime) -> list[Any]:
         reason = "Terminating"
     ready = sum(1 for cs in containers if cs.get("ready"))
     total = len(pod.get("spec", {}).get("containers", [])) or len(containers)
-    restart_cell = f"{restarts} ({_since(last_restart, now)} ago)" if last_restart else str(restarts)
+    restart_cell = (
+        f"{restarts} ({_since(last_restart, now)} ago)" if last_restart else str(restarts)
+    )
     return [
         pod["metadata"]["name"],
         f"{ready}/{total}",
@@ -160,9 +162,17 @@ def pod_row(pod: Obj, now: dt.datetime) -> list[Any]:
     ]
 
 
-POD_COLUMNS = [_col("Name", fmt="name"), _col("Ready"), _col("Status"), _col("Restarts", typ="string"),
-               _col("Age"), _col("IP", 1), _col("Node", 1), _col("Nominated Node", 1),
-               _col("Readiness Gates", 1)]
+POD_COLUMNS = [
+    _col("Name", fmt="name"),
+    _col("Ready"),
+    _col("Status"),
+    _col("Restarts", typ="string"),
+    _col("Age"),
+    _col("IP", 1),
+    _col("Node", 1),
+    _col("Nominated Node", 1),
+    _col("Readiness Gates", 1),
+]
 
 
 def node_row(node: Obj, now: dt.datetime) -> list[Any]:
@@ -171,7 +181,9 @@ def node_row(node: Obj, now: dt.datetime) -> list[Any]:
     addresses = {a["type"]: a["address"] for a in status.get("addresses", [])}
     info = status.get("nodeInfo", {})
     labels = node.get("metadata", {}).get("labels", {})
-    roles = ",".join(sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")))
+    roles = ",".join(
+        sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    )
     return [
         node["metadata"]["name"],
         "Ready" if ready.get("status") == "True" else "NotReady",
@@ -186,22 +198,44 @@ def node_row(node: Obj, now: dt.datetime) -> list[Any]:
     ]
 
 
-NODE_COLUMNS = [_col("Name", fmt="name"), _col("Status"), _col("Roles"), _col("Age"), _col("Version"),
-                _col("Internal-IP", 1), _col("External-IP", 1), _col("OS-Image", 1),
-                _col("Kernel-Version", 1), _col("Container-Runtime", 1)]
+NODE_COLUMNS = [
+    _col("Name", fmt="name"),
+    _col("Status"),
+    _col("Roles"),
+    _col("Age"),
+    _col("Version"),
+    _col("Internal-IP", 1),
+    _col("External-IP", 1),
+    _col("OS-Image", 1),
+    _col("Kernel-Version", 1),
+    _col("Container-Runtime", 1),
+]
 
 
 def service_row(svc: Obj, now: dt.datetime) -> list[Any]:
     spec = svc.get("spec", {})
     ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports", []))
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.get("selector", {}).items()))
-    return [svc["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
-            "<none>", ports or "<none>", _since(svc["metadata"].get("creationTimestamp"), now),
-            selector or "<none>"]
+    return [
+        svc["metadata"]["name"],
+        spec.get("type", "ClusterIP"),
+        spec.get("clusterIP", "<none>"),
+        "<none>",
+        ports or "<none>",
+        _since(svc["metadata"].get("creationTimestamp"), now),
+        selector or "<none>",
+    ]
 
 
-SERVICE_COLUMNS = [_col("Name", fmt="name"), _col("Type"), _col("Cluster-IP"), _col("External-IP"),
-                   _col("Port(s)"), _col("Age"), _col("Selector", 1)]
+SERVICE_COLUMNS = [
+    _col("Name", fmt="name"),
+    _col("Type"),
+    _col("Cluster-IP"),
+    _col("External-IP"),
+    _col("Port(s)"),
+    _col("Age"),
+    _col("Selector", 1),
+]
 
 
 def default_row(obj: Obj, now: dt.datetime) -> list[Any]:
@@ -228,8 +262,16 @@ def table(plural: str, objects: list[Obj], include_object: str = "Metadata") -> 
         elif include_object == "None":
             embedded = None
         else:
-            embedded = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                        "metadata": obj.get("metadata", {})}
+            embedded = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata", {}),
+            }
         rows.append({"cells": row(obj, now), "object": embedded})
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
-            "columnDefinitions": columns, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": "1"},
+        "columnDefinitions": columns,
+        "rows": rows,
+    }

@@ -46,9 +46,16 @@ def _handler(role: str, port: int) -> type[BaseHTTPRequestHandler]:
                 return 200, json.dumps({"version": HUB_VERSION}), "application/json"
             if role == "proxy" and port == 8001:
                 if self.headers.get("Authorization", "") != f"token {token}" or not token:
-                    return 403, json.dumps({"status": 403, "message": "Forbidden"}), "application/json"
+                    return (
+                        403,
+                        json.dumps({"status": 403, "message": "Forbidden"}),
+                        "application/json",
+                    )
                 if path.rstrip("/") == "/api/routes":
-                    routes = {"/": {"target": "http://hub:8081"}, "/user/demo": {"target": "http://10.0.0.9:8888"}}
+                    routes = {
+                        "/": {"target": "http://hub:8081"},
+                        "/user/demo": {"target": "http://10.0.0.9:8888"},
+                    }
                     return 200, json.dumps(routes), "application/json"
                 return 404, "not found", "text/plain"
             if role == "proxy" and path.startswith("/hub/"):

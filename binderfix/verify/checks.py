@@ -62,16 +62,29 @@ class DindSocketCheck:
 
         pods, addresses = read_builder_pods(settings)
         builders, _unhealthy = build_groups(pods, settings, addresses)
-        facts = read_fact(builders, SocketPathState,
-                          lambda data: {"path": data["socket_path"], "_sudo": data["binderfix_sudo"]})
+        facts = read_fact(
+            builders,
+            SocketPathState,
+            lambda data: {"path": data["socket_path"], "_sudo": data["binderfix_sudo"]},
+        )
         findings = []
         for node, data in builders:
             pod = f"{data['pod_name']} ({data['status']}, {data['restarts']} restarts)"
-            details = {"node": node, "pod": data["pod_name"], "pod_status": data["status"],
-                       "ready": data["ready"], "restarts": data["restarts"], "socket_path": data["socket_path"]}
+            details = {
+                "node": node,
+                "pod": data["pod_name"],
+                "pod_status": data["status"],
+                "ready": data["ready"],
+                "restarts": data["restarts"],
+                "socket_path": data["socket_path"],
+            }
             if node in facts.unreachable:
                 details["error"] = facts.unreachable[node]
-                findings.append(Finding(self.name, node, ERROR, f"unreachable: {facts.unreachable[node]}", details))
+                findings.append(
+                    Finding(
+                        self.name, node, ERROR, f"unreachable: {facts.unreachable[node]}", details
+                    )
+                )
                 continue
             state = facts.facts.get(node)
             path = describe_path(state)

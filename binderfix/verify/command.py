@@ -35,11 +35,20 @@ from binderfix.verify.checks import CHECKS, ERROR, OK, PROBLEM, Finding
 
 
 @click.command()
-@click.option("--only", "only", multiple=True, type=click.Choice(sorted(CHECKS)),
-              help="Run only these checks (default: all).")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(sorted(CHECKS)),
+    help="Run only these checks (default: all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
-@click.option("--junit", "junit_file", type=click.Path(dir_okay=False),
-              help="Write findings as JUnit XML to FILE.")
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False),
+    help="Write findings as JUnit XML to FILE.",
+)
 def check(only: tuple[str, ...], as_json: bool, junit_file: str | None) -> None:
     """Is any builder node in the broken state? Read-only; for CI schedules.
 
@@ -57,11 +66,18 @@ def check(only: tuple[str, ...], as_json: bool, junit_file: str | None) -> None:
     if junit_file:
         write_text(junit_file, junit_xml([_suite(findings)]))
     if as_json:
-        click.echo(dump_json({"findings": [f.as_dict() for f in findings], "exit_code": _exit_code(findings)}))
+        click.echo(
+            dump_json(
+                {"findings": [f.as_dict() for f in findings], "exit_code": _exit_code(findings)}
+            )
+        )
     else:
         colour = use_colour()
         colours = {OK: "green", PROBLEM: "red", ERROR: "yellow"}
-        rows = [[f.subject, paint(f.verdict.upper(), colours[f.verdict], colour), f.summary] for f in findings]
+        rows = [
+            [f.subject, paint(f.verdict.upper(), colours[f.verdict], colour), f.summary]
+            for f in findings
+        ]
         click.echo(render_table(["NODE", "VERDICT", "DETAILS"], rows))
         problems = sum(f.verdict == PROBLEM for f in findings)
         errors = sum(f.verdict == ERROR for f in findings)
@@ -88,10 +104,17 @@ def _suite(findings: list[Finding]) -> TestSuite:
 
 
 @click.command()
-@click.option("--idempotence", is_flag=True,
-              help="Also run the deploy in dry mode and fail if anything would still change.")
-@click.option("--junit", "junit_file", type=click.Path(dir_okay=False),
-              help="Write the verification results as JUnit XML to FILE.")
+@click.option(
+    "--idempotence",
+    is_flag=True,
+    help="Also run the deploy in dry mode and fail if anything would still change.",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False),
+    help="Write the verification results as JUnit XML to FILE.",
+)
 def verify(idempotence: bool, junit_file: str | None) -> None:
     """After a fix: every socket path is a socket or absent and every builder pod Ready.
 
@@ -105,8 +128,10 @@ def verify(idempotence: bool, junit_file: str | None) -> None:
     pods, addresses = read_builder_pods(settings)
     builders, _ = build_groups(pods, settings, addresses)
     if not builders:
-        raise BinderfixError("no builder pods found: nothing to verify",
-                             hint="set BINDERFIX_NAMESPACE / BINDERFIX_SELECTOR as for the inventory")
+        raise BinderfixError(
+            "no builder pods found: nothing to verify",
+            hint="set BINDERFIX_NAMESPACE / BINDERFIX_SELECTOR as for the inventory",
+        )
     code = _run_testinfra(builders, settings.use_sudo, junit_file)
     if idempotence:
         code = max(code, _idempotence())
@@ -119,8 +144,12 @@ def _ssh_config(builders: list[tuple[str, dict]]) -> str:
     included = {data["ssh_config_file"] for _node, data in builders if data.get("ssh_config_file")}
     lines += [f"Include {path}" for path in sorted(included)]
     for node, data in builders:
-        lines += [f"Host {node}", f"  HostName {data.get('ssh_hostname', node)}", "  BatchMode yes",
-                  "  ConnectTimeout 10"]
+        lines += [
+            f"Host {node}",
+            f"  HostName {data.get('ssh_hostname', node)}",
+            "  BatchMode yes",
+            "  ConnectTimeout 10",
+        ]
         if data.get("ssh_user"):
             lines.append(f"  User {data['ssh_user']}")
         if data.get("ssh_port"):
@@ -128,7 +157,10 @@ def _ssh_config(builders: list[tuple[str, dict]]) -> str:
         if data.get("ssh_key"):
             lines.append(f"  IdentityFile {data['ssh_key']}")
         if data.get("ssh_known_hosts_file"):
-            lines += [f"  UserKnownHostsFile {data['ssh_known_hosts_file']}", "  StrictHostKeyChecking yes"]
+            lines += [
+                f"  UserKnownHostsFile {data['ssh_known_hosts_file']}",
+                "  StrictHostKeyChecking yes",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -138,9 +170,25 @@ def _run_testinfra(builders: list[tuple[str, dict]], sudo: bool, junit_file: str
     with tempfile.TemporaryDirectory(prefix="binderfix-verify-") as tmp:
         config = Path(tmp) / "ssh_config"
         config.write_text(_ssh_config(builders))
-        argv = [sys.executable, "-m", "pytest", suite.origin, "-p", "no:cacheprovider", "-p", "no:kmock",
-                "-q", "--rootdir", tmp, "-o", "addopts=", "-o", "pythonpath=",
-                f"--hosts={','.join(f'ssh://{node}' for node, _ in builders)}", f"--ssh-config={config}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            suite.origin,
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:kmock",
+            "-q",
+            "--rootdir",
+            tmp,
+            "-o",
+            "addopts=",
+            "-o",
+            "pythonpath=",
+            f"--hosts={','.join(f'ssh://{node}' for node, _ in builders)}",
+            f"--ssh-config={config}",
+        ]
         if sudo:
             argv.append("--sudo")
         if junit_file:
@@ -148,7 +196,10 @@ def _run_testinfra(builders: list[tuple[str, dict]], sudo: bool, junit_file: str
         proc = subprocess.run(argv, cwd=tmp)
     if proc.returncode in (0, 1):
         return proc.returncode
-    click.echo(f"binderfix verify: the testinfra suite could not run (pytest exit {proc.returncode})", err=True)
+    click.echo(
+        f"binderfix verify: the testinfra suite could not run (pytest exit {proc.returncode})",
+        err=True,
+    )
     return EXIT_ERROR
 
 
@@ -156,14 +207,22 @@ def _idempotence() -> int:
     """molecule's idempotence step: a dry run of the deploy must want to change nothing."""
     inventory = importlib.util.find_spec("binderfix.inventory.kubectl")
     assert inventory is not None and inventory.origin is not None
-    argv = [str(Path(sys.executable).parent / "pyinfra"), inventory.origin, "binderfix.dind.deploy.remediate_dind",
-            "--dry", "--json"]
+    argv = [
+        str(Path(sys.executable).parent / "pyinfra"),
+        inventory.origin,
+        "binderfix.dind.deploy.remediate_dind",
+        "--dry",
+        "--json",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     try:
         plan = json.loads(proc.stdout)["plan"]
     except (ValueError, KeyError, TypeError):
-        click.echo(f"binderfix verify: the dry run did not complete (exit {proc.returncode}):\n"
-                   f"{proc.stderr.strip()[-2000:]}\n  command: {shlex.join(argv)}", err=True)
+        click.echo(
+            f"binderfix verify: the dry run did not complete (exit {proc.returncode}):\n"
+            f"{proc.stderr.strip()[-2000:]}\n  command: {shlex.join(argv)}",
+            err=True,
+        )
         return EXIT_ERROR
     changes = [(op["name"], host) for op in plan for host in op["hosts_with_change"]]
     if not changes:

@@ -40,8 +40,9 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
         if host.name in result.unreachable:
             continue
         kwargs = kwargs_for(host.data.dict())
-        greenlets[host.name] = state.pool.spawn(get_fact, state, host, fact_cls, kwargs=kwargs,
-                                                apply_failed_hosts=False)
+        greenlets[host.name] = state.pool.spawn(
+            get_fact, state, host, fact_cls, kwargs=kwargs, apply_failed_hosts=False
+        )
     for name, greenlet in greenlets.items():
         try:
             result.facts[name] = greenlet.get()
@@ -51,4 +52,3 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
         if host.connected:
             host.disconnect()
     return result
-

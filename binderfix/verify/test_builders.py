@@ -38,7 +38,8 @@ def test_socket_path_is_a_socket_or_absent(host, builder: BuilderPod) -> None:  
     settings = from_env()
     path = host.file(settings.socket_path or builder.default_socket_path())
     assert not path.exists or path.is_socket, (
-        f"{path.path} is a directory or a file, not a socket" if path.exists else "")
+        f"{path.path} is a directory or a file, not a socket" if path.exists else ""
+    )
 
 
 def test_builder_pod_is_ready(builder: BuilderPod) -> None:
