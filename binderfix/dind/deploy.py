@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-from binderfix.dind.operations import socket_path
 from pyinfra import host
 from pyinfra.api import deploy
 
+from binderfix.dind.operations import socket_path
 from binderfix.kube.operations import builder_pod
 
 

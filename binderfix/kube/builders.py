@@ -7,6 +7,7 @@ nodes at once.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,10 +17,13 @@ from binderfix.inventory.model import BuilderPod, from_pod_object
 from binderfix.kube.client import Cluster, api_errors
 
 
-def _plain(obj: Any) -> dict[str, Any]:
-    from kubernetes.client import ApiClient
+def _items(response: Any) -> list[dict[str, Any]]:
+    """The items of a list response read as plain JSON (``_preload_content=False``).
 
-    return ApiClient().sanitize_for_serialization(obj)
+    binderfix turns pods into its own records anyway; skipping the client's models also
+    means one odd object in a real cluster cannot fail the whole listing.
+    """
+    return json.loads(response.data).get("items") or []
 
 
 def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[BuilderPod]:
@@ -27,11 +31,11 @@ def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[Builde
     found: dict[str, BuilderPod] = {}
     for selector in selectors:
         with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
-            pods = cluster.core.list_namespaced_pod(
-                cluster.namespace, label_selector=selector
-            ).items
-        for pod in pods:
-            builder = from_pod_object(_plain(pod))
+            response = cluster.core.list_namespaced_pod(
+                cluster.namespace, label_selector=selector, _preload_content=False
+            )
+        for pod in _items(response):
+            builder = from_pod_object(pod)
             if builder.node:  # an unscheduled pod has no node to fix
                 found[builder.name] = builder
     return sorted(found.values(), key=lambda p: (p.node, p.name))
@@ -40,8 +44,13 @@ def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[Builde
 def node_addresses(cluster: Cluster) -> dict[str, dict[str, str]]:
     """Node name -> {InternalIP: ..., ExternalIP: ..., Hostname: ...}."""
     with api_errors("listing nodes"):
-        nodes = cluster.core.list_node().items
-    return {n.metadata.name: {a.type: a.address for a in (n.status.addresses or [])} for n in nodes}
+        nodes = _items(cluster.core.list_node(_preload_content=False))
+    return {
+        n["metadata"]["name"]: {
+            a["type"]: a["address"] for a in (n.get("status") or {}).get("addresses") or []
+        }
+        for n in nodes
+    }
 
 
 def delete_pod(cluster: Cluster, name: str) -> None:

@@ -489,9 +489,15 @@ def _node_object(node: Host) -> dict[str, Any]:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
             "nodeInfo": {
                 "kubeletVersion": "v1.31.0-sandbox",
+                "kubeProxyVersion": "v1.31.0-sandbox",
                 "osImage": "binderfix sandbox node",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
                 "kernelVersion": uname,
                 "containerRuntimeVersion": "sandbox://1.0",
+                "machineID": node.name,
+                "systemUUID": node.name,
+                "bootID": node.name,
             },
         },
     }
