@@ -26,13 +26,22 @@ def _items(response: Any) -> list[dict[str, Any]]:
     return json.loads(response.data).get("items") or []
 
 
-def list_builder_pods(cluster: Cluster, selectors: Iterable[str]) -> list[BuilderPod]:
-    """Every builder pod matching any of the selectors, server-side, once each, by node."""
+def list_builder_pods(
+    cluster: Cluster, selectors: Iterable[str], node: str | None = None
+) -> list[BuilderPod]:
+    """Every builder pod matching any of the selectors, server-side, once each, by node.
+
+    ``node`` narrows the listing to one node's pods (a field selector), as the wait does.
+    """
     found: dict[str, BuilderPod] = {}
+    fields = f"spec.nodeName={node}" if node else ""
     for selector in selectors:
         with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
             response = cluster.core.list_namespaced_pod(
-                cluster.namespace, label_selector=selector, _preload_content=False
+                cluster.namespace,
+                label_selector=selector,
+                field_selector=fields,
+                _preload_content=False,
             )
         for pod in _items(response):
             builder = from_pod_object(pod)
@@ -72,14 +81,14 @@ def wait_for_replacement(
     selectors: Iterable[str],
     timeout: float,
     sleep: Callable[[float], Any] = time.sleep,
-    interval: float = 0.25,
+    interval: float = 0.1,
 ) -> BuilderPod:
     """Wait until a builder pod other than ``old_name`` runs on ``node`` and is Ready."""
     deadline = time.monotonic() + timeout
     selectors = tuple(selectors)
     last: BuilderPod | None = None
     while True:
-        for pod in list_builder_pods(cluster, selectors):
+        for pod in list_builder_pods(cluster, selectors, node=node):
             if pod.node == node and pod.name != old_name:
                 last = pod
                 if pod.healthy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,10 +19,15 @@ class Cluster:
     context: str | None
 
 
+@functools.lru_cache(maxsize=8)
 def connect(
     context: str | None = None, namespace: str | None = None, kubeconfig: str | None = None
 ) -> Cluster:
-    """Load the kubeconfig like kubectl does (``kubeconfig``, else KUBECONFIG, else ~/.kube/config)."""
+    """Load the kubeconfig like kubectl does (``kubeconfig``, else KUBECONFIG, else ~/.kube/config).
+
+    Cached: pyinfra runs each node's kube step in the same process, and one client (one
+    kubeconfig parse, one TLS connection pool) serves them all.
+    """
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 

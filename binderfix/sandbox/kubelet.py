@@ -186,7 +186,7 @@ class Kubelet:
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
         last: dict[str, Any] | None = None
-        await asyncio.sleep(0.2)  # ContainerCreating, briefly
+        await asyncio.sleep(0.1)  # ContainerCreating, briefly
         while True:
             builder.proc = await asyncio.create_subprocess_exec(
                 "nsenter",
@@ -277,7 +277,7 @@ class Kubelet:
         if builder.proc is not None and builder.proc.returncode is None:
             builder.proc.terminate()
             await builder.proc.wait()
-        await asyncio.sleep(0.3)  # the controller notices, the scheduler places the new pod
+        await asyncio.sleep(0.1)  # the controller notices, the scheduler places the new pod
         self._start_builder(builder.node)
 
     # -- control-plane and ingress pods -----------------------------------------------------
