@@ -54,12 +54,14 @@ def _register() -> None:
     # Imported here so that `binderfix --help` stays fast and a broken optional extra
     # (the sandbox's kmock) does not take the other commands down with it.
     from binderfix.sandbox.command import sandbox
+    from binderfix.spikes.command import spikes
     from binderfix.verify.command import check, verify
 
     main.add_command(sandbox)
     main.add_command(demo)
     main.add_command(check)
     main.add_command(verify)
+    main.add_command(spikes)
 
 
 _register()

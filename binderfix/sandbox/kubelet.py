@@ -449,10 +449,7 @@ _CLF_TIME = re.compile(r"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 
 def _ingress_log(index: int) -> LogLines:
     """An ingress controller's access log with a spike in it: the kubelet knows each line's time."""
-    try:  # TEMPORARY until binderfix.spikes lands
-        from binderfix.spikes.synth import sandbox_log_lines
-    except ImportError:
-        return []
+    from binderfix.spikes.synth import sandbox_log_lines
 
     lines = sandbox_log_lines("nginx-ingress", now=dt.datetime.now(dt.UTC), seed=index)
     out: LogLines = []

@@ -1,0 +1,11 @@
+"""Spikes to the BinderHub ``/build`` API, found in ingress controller logs.
+
+- :mod:`.formats`: recognise one access-log line (old nginx-ingress, ingress-nginx,
+  Traefik, BinderHub's own log) without being told which (pure).
+- :mod:`.specs`: a ``/build/<provider>/<spec>`` path to a repository, as BinderHub reads it (pure).
+- :mod:`.aggregate`: counts by repository, status, client and time bucket, in bounded memory.
+- :mod:`.detect`: which buckets are spikes, and who makes them (pure).
+- :mod:`.sources`: files, gzip, standard input, and pod logs through the Kubernetes API.
+- :mod:`.render`: the terminal report, JSON, and the HTML report.
+- :mod:`.synth`: realistic logs with a planted spike, for tests, benchmarks and the sandbox.
+"""

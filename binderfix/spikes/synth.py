@@ -1,0 +1,156 @@
+"""Realistic access logs with a planted spike, in each format, deterministic by seed.
+
+Used by the tests, the benchmark, and the sandbox's ingress controller pods. Traffic is
+steady background across ~30 repositories with a skewed popularity (a few repositories
+get most builds, as on mybinder.org), other requests (launch pages, static files, the hub)
+making up two thirds of the lines, and one repository bursting for a while.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+REPOS = [
+    "gh/jupyterlab/jupyterlab-demo",
+    "gh/binder-examples/requirements",
+    "gh/ipython/ipython-in-depth",
+    "gh/binder-examples/r",
+    "gh/jupyter-widgets/ipywidgets",
+    "gh/bokeh/bokeh-notebooks",
+    "gh/QuantStack/xeus-cling",
+    "gh/SamLau95/nbinteract-image",
+    "gh/data-8/materials-sp18",
+    "gh/geopandas/geopandas",
+    "gh/holoviz/panel",
+    "gh/pangeo-data/pangeo-tutorial",
+    "gh/rasbt/python-machine-learning-book",
+    "gh/trekhleb/homemade-machine-learning",
+    "gh/jakevdp/PythonDataScienceHandbook",
+    "gh/mwaskom/seaborn",
+    "gh/numpy/numpy-tutorials",
+    "gh/scikit-learn/scikit-learn",
+    "gh/sympy/sympy",
+    "gh/voila-dashboards/voila",
+    "gl/gitlab-org%2Fgitlab-docs",
+    "gl/mygroup%2Fsubgroup%2Fproject",
+    "git/https%3A%2F%2Fcodeberg.org%2Fexample%2Fnotebooks",
+    "gist/fperez/1234abcd",
+    "zenodo/10.5281/zenodo.3242074",
+    "figshare/10.6084/m9.figshare.9782777.v1",
+    "hydroshare/b8f6eae9d89241cf8b5904033460af61",
+    "dataverse/10.7910/DVN/TJCLKP",
+    "ckan/https%3A%2F%2Fdemo.ckan.org/my-dataset",
+    "gh/executablebooks/jupyter-book",
+]
+SPIKE_REPO = "gh/someone/flooding-repo"
+REFS = ["HEAD", "main", "master", "v1.0", "feature/new-ui", "3f2c9a1e"]
+OTHER_PATHS = [
+    "/v2/gh/jupyterlab/jupyterlab-demo/HEAD",
+    "/static/dist/bundle.js",
+    "/hub/api",
+    "/",
+    "/health",
+    "/badge_logo.svg",
+    "/user/abc-123/lab",
+]
+AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "python-requests/2.31.0", "curl/8.4.0"]
+FORMATS = ("nginx-ingress", "ingress-nginx", "traefik", "binderhub")
+
+
+@dataclass(frozen=True)
+class Burst:
+    repo: str = SPIKE_REPO
+    start_minute: int = 60
+    minutes: int = 10
+    per_minute: int = 60
+
+
+def format_line(
+    fmt: str, when: dt.datetime, client: str, path: str, status: int, agent: str
+) -> str:
+    """One access-log line in ``fmt``, for a GET of ``path``."""
+    clf = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    if fmt == "nginx-ingress":
+        return (
+            f'{client} - [{client}] - - [{clf}] "GET {path} HTTP/2.0" {status} 327 "https://mybinder.org/" '
+            f'"{agent}" 48 0.878 [prod-binder-8585] 10.12.0.184:8585 344 0.878 {status}'
+        )
+    if fmt == "ingress-nginx":
+        return (
+            f'{client} - - [{clf}] "GET {path} HTTP/1.1" {status} 612 "https://mybinder.org/" "{agent}" 512 '
+            f"0.004 [prod-binder-80] [] 10.12.0.184:8585 612 0.004 {status} 5c2b9f0e6a7d4e1f"
+        )
+    if fmt == "traefik":
+        return (
+            f'{client} - - [{clf}] "GET {path} HTTP/1.1" {status} 612 "-" "{agent}" 1042 '
+            f'"prod-binder@kubernetes" "http://10.12.0.184:8585" 4ms'
+        )
+    if fmt == "binderhub":
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return f"[I {stamp} BinderHub log:135] {status} GET {path} (anon@{client}) 12.34ms"
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def generate(
+    fmt: str = "nginx-ingress",
+    start: dt.datetime | None = None,
+    minutes: int = 120,
+    builds_per_minute: int = 20,
+    burst: Burst | None = Burst(),
+    seed: int = 0,
+    other_per_build: int = 2,
+) -> Iterator[str]:
+    """Lines in time order: ``builds_per_minute`` builds (Poisson), ``other_per_build``
+    other requests per build, and the burst's extra builds of one repository."""
+    rng = random.Random(seed)
+    start = start or dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    weights = [1 / (rank + 1) for rank in range(len(REPOS))]  # Zipf-like popularity
+    for minute in range(minutes):
+        builds = _poisson(rng, builds_per_minute)
+        paths = [
+            f"/build/{repo}/{rng.choice(REFS)}" for repo in rng.choices(REPOS, weights, k=builds)
+        ]
+        if burst and burst.start_minute <= minute < burst.start_minute + burst.minutes:
+            paths += [
+                f"/build/{burst.repo}/{rng.choice(REFS)}"
+                for _ in range(_poisson(rng, burst.per_minute))
+            ]
+        paths += [rng.choice(OTHER_PATHS) for _ in range(len(paths) * other_per_build)]
+        seconds = sorted(rng.random() * 60 for _ in paths)
+        rng.shuffle(paths)
+        base = start + dt.timedelta(minutes=minute)
+        for offset, path in zip(seconds, paths, strict=True):
+            status = 200 if rng.random() > 0.02 else rng.choice([404, 429, 500])
+            client = f"10.{rng.randrange(1, 4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            yield format_line(
+                fmt, base + dt.timedelta(seconds=offset), client, path, status, rng.choice(AGENTS)
+            )
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean > 30:  # the normal approximation is plenty here, and fast
+        return max(0, round(rng.gauss(mean, mean**0.5)))
+    limit, k, p = pow(2.718281828459045, -mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def sandbox_log_lines(
+    fmt: str = "nginx-ingress", now: dt.datetime | None = None, seed: int = 0
+) -> list[str]:
+    """About two hours of traffic ending at ``now``, with one repository spiking ~10x its
+    share for ten minutes, ending fifteen minutes before ``now``: what the sandbox's ingress
+    controller pods log."""
+    now = now or dt.datetime.now(dt.UTC)
+    minutes = 120
+    start = (now - dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    burst = Burst(start_minute=minutes - 25, minutes=10, per_minute=40)
+    return list(
+        generate(fmt, start=start, minutes=minutes, builds_per_minute=12, burst=burst, seed=seed)
+    )
