@@ -7,8 +7,8 @@ buckets and the spread is the larger of 1.4826 * MAD (a robust standard deviatio
 sqrt(baseline) (the Poisson noise of counts). Medians ignore the spike itself and a few
 earlier bursts; the sqrt term keeps a quiet, steady log from flagging its own noise. A
 repository that is a small share of the traffic is judged on its own series, so a burst
-that multiplies its rate is caught even when the total barely moves. Consecutive spike
-buckets make one window.
+that multiplies its rate is caught even when the total barely moves. Buckets with no
+request at all are gaps in the log, not history. Consecutive spike buckets make one window.
 """
 
 from __future__ import annotations
@@ -69,28 +69,36 @@ def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
     points = series(counts)
     if not points:
         return []
+    # Buckets with no request at all are gaps in the log (a restart, a rotation, a stray
+    # timestamp), not quiet minutes: baselines are taken over buckets that hold data only.
+    live = [i for i, (_b, n) in enumerate(points) if n > 0]
     spiky: dict[int, set[str]] = {}
-    totals = [n for _b, n in points]
     baselines: dict[int, float] = {}
-    for i, (bucket, n) in enumerate(points):
-        spike, base = rule.is_spike(n, totals[max(0, i - rule.window) : i])
-        baselines[bucket] = base
-        if spike:
-            spiky.setdefault(bucket, set())
+
+    def scan(values: list[int], repo: str | None) -> None:
+        history: list[int] = []
+        for i in live:
+            bucket = points[i][0]
+            spike, base = rule.is_spike(values[i], history[-rule.window :])
+            if repo is None:
+                baselines[bucket] = base
+            if spike:
+                spiky.setdefault(bucket, set())
+                if repo is not None:
+                    spiky[bucket].add(repo)
+            history.append(values[i])
+
+    scan([n for _b, n in points], None)
     # Each repository with enough traffic to matter, on its own series.
     for repo, total in counts.repos.items():
-        if total < rule.min_count:
-            continue
-        own = [
-            counts.bucket_repos[b].get(repo, 0) if b in counts.bucket_repos else 0
-            for b, _n in points
-        ]
-        for i, (bucket, _n) in enumerate(points):
-            if (
-                own[i] >= rule.min_count
-                and rule.is_spike(own[i], own[max(0, i - rule.window) : i])[0]
-            ):
-                spiky.setdefault(bucket, set()).add(repo)
+        if total >= rule.min_count:
+            scan(
+                [
+                    counts.bucket_repos[b].get(repo, 0) if b in counts.bucket_repos else 0
+                    for b, _n in points
+                ],
+                repo,
+            )
     windows: list[Window] = []
     step = counts.bucket_seconds
     for bucket in sorted(spiky):
