@@ -6,7 +6,7 @@ the number of lines: a line is parsed, counted and dropped.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
 from binderfix.spikes.formats import LineParser
@@ -27,11 +27,11 @@ class Counts:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> lines
     formats: Counter[str] = field(default_factory=Counter)
     repos: Counter[str] = field(default_factory=Counter)
-    refs: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    refs: dict[str, Counter[str]] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     clients: Counter[str] = field(default_factory=Counter)
     buckets: Counter[int] = field(default_factory=Counter)  # bucket start -> requests
-    bucket_repos: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    bucket_repos: dict[int, Counter[str]] = field(default_factory=dict)
     grep_repos: Counter[str] = field(default_factory=Counter)  # breakdown behind --grep
     sources_failed: dict[str, str] = field(default_factory=dict)  # pod or file -> why
 
@@ -41,30 +41,37 @@ class Counts:
         for name in ("skipped", "formats", "repos", "statuses", "clients", "buckets", "grep_repos"):
             getattr(self, name).update(getattr(other, name))
         for repo, refs in other.refs.items():
-            self.refs[repo].update(refs)
+            self.refs.setdefault(repo, Counter()).update(refs)
         for bucket, repos in other.bucket_repos.items():
-            self.bucket_repos[bucket].update(repos)
+            self.bucket_repos.setdefault(bucket, Counter()).update(repos)
         self.sources_failed.update(other.sources_failed)
 
 
 class Tally:
-    """Feeds lines (bytes) into Counts: ``tally.feed(line)`` for each line, then ``tally.counts``."""
+    """Feeds lines (bytes) into Counts: ``tally.feed(line)`` for each line, then ``tally.counts``.
+
+    The hot path does four dictionary updates per /build line; the per-repository,
+    per-ref and per-bucket views are derived once, when ``counts`` is read.
+    """
 
     def __init__(self, bucket_seconds: int = 60, grep: bytes | None = None) -> None:
-        self.counts = Counts(bucket_seconds=bucket_seconds)
+        self._counts = Counts(bucket_seconds=bucket_seconds)
         self.parser = LineParser()
         self.grep = grep
+        self._specs: dict[bytes, tuple[str, str] | str] = {}  # path -> (repo, ref) or why not
+        self._pairs: Counter[tuple[str, str]] = Counter()  # (repo, ref)
+        self._bucket_repo: Counter[tuple[int, str]] = Counter()
+        self._statuses: Counter[bytes] = Counter()
+        self._clients: Counter[bytes] = Counter()
 
     def feed(self, line: bytes) -> None:
-        c = self.counts
+        c = self._counts
         c.lines += 1
         if b"/build" not in line:
             return  # most of a busy log: no parsing at all
-        if self.grep is None or self.grep in line:
+        grepped = self.grep is None or self.grep in line
+        if grepped:
             c.grep_lines += 1
-            counted_for_grep = True
-        else:
-            counted_for_grep = False
         if BUILD not in line:
             return
         if len(line) > MAX_LINE:
@@ -74,21 +81,48 @@ class Tally:
         if request is None:
             c.skipped["unrecognised line"] += 1
             return
-        if not request.path.startswith("/build/"):
-            return  # '/build/' was in the referer or the user agent, not the request
-        try:
-            spec = parse_build_path(request.path)
-        except SpecError as exc:
-            c.skipped[str(exc)] += 1
+        when, path, status, client, fmt = request
+        spec = self._specs.get(path)
+        if spec is None:
+            spec = self._spec(path)
+        if isinstance(spec, str):
+            if spec:
+                c.skipped[spec] += 1
             return
         c.build_requests += 1
-        c.formats[request.format] += 1
-        c.repos[spec.repo] += 1
-        c.refs[spec.repo][spec.ref] += 1
-        c.statuses[request.status] += 1
-        c.clients[request.client] += 1
-        bucket = request.time - request.time % c.bucket_seconds
-        c.buckets[bucket] += 1
-        c.bucket_repos[bucket][spec.repo] += 1
-        if counted_for_grep and self.grep is not None:
-            c.grep_repos[spec.repo] += 1
+        c.formats[fmt] += 1
+        self._pairs[spec] += 1
+        self._bucket_repo[(when - when % c.bucket_seconds, spec[0])] += 1
+        self._statuses[status] += 1
+        self._clients[client] += 1
+        if grepped and self.grep is not None:
+            c.grep_repos[spec[0]] += 1
+
+    def _spec(self, path: bytes) -> tuple[str, str] | str:
+        text = path.decode("utf-8", "replace")
+        if not text.startswith("/build/"):
+            result: tuple[str, str] | str = ""  # '/build/' was in the referer or user agent
+        else:
+            try:
+                parsed = parse_build_path(text)
+                result = (parsed.repo, parsed.ref)
+            except SpecError as exc:
+                result = str(exc)
+        if len(self._specs) > 200_000:  # bounded, whatever the log holds
+            self._specs.clear()
+        self._specs[path] = result
+        return result
+
+    @property
+    def counts(self) -> Counts:
+        c = self._counts
+        c.repos, c.refs, c.buckets, c.bucket_repos = Counter(), {}, Counter(), {}
+        for (repo, ref), n in self._pairs.items():
+            c.repos[repo] += n
+            c.refs.setdefault(repo, Counter())[ref] += n
+        for (bucket, repo), n in self._bucket_repo.items():
+            c.buckets[bucket] += n
+            c.bucket_repos.setdefault(bucket, Counter())[repo] = n
+        c.statuses = Counter({int(k): n for k, n in self._statuses.items()})
+        c.clients = Counter({k.decode("utf-8", "replace"): n for k, n in self._clients.items()})
+        return c

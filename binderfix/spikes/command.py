@@ -113,14 +113,18 @@ def spikes(
     from binderfix.spikes.aggregate import Tally
     from binderfix.spikes.detect import find_spikes
     from binderfix.spikes.render import as_data, html_report, text_report
-    from binderfix.spikes.sources import tally_files, tally_pods
+    from binderfix.spikes.sources import tally_files, tally_large_file, tally_pods
 
     bucket_seconds = parse_duration(bucket, "--bucket")
     grep = word.encode() if word else None
     if files:
-        tally = Tally(bucket_seconds, grep)
-        tally_files(files, tally)
-        counts = tally.counts
+        big = tally_large_file(files[0], bucket_seconds, grep) if len(files) == 1 else None
+        if big is not None:
+            counts = big
+        else:
+            tally = Tally(bucket_seconds, grep)
+            tally_files(files, tally)
+            counts = tally.counts
         source = ", ".join(files)
     else:
         since_seconds = parse_duration(since, "--since") if since else None

@@ -68,6 +68,9 @@ class Burst:
     per_minute: int = 60
 
 
+BURST = Burst()  # the default planted spike: an hour in, ten minutes, 60 builds a minute
+
+
 def format_line(
     fmt: str, when: dt.datetime, client: str, path: str, status: int, agent: str
 ) -> str:
