@@ -53,6 +53,7 @@ def demo(directory: str | None, keep: bool) -> None:
 def _register() -> None:
     # Imported here so that `binderfix --help` stays fast and a broken optional extra
     # (the sandbox's kmock) does not take the other commands down with it.
+    from binderfix.netcheck.command import netcheck
     from binderfix.sandbox.command import sandbox
     from binderfix.spikes.command import spikes
     from binderfix.verify.command import check, verify
@@ -62,6 +63,7 @@ def _register() -> None:
     main.add_command(check)
     main.add_command(verify)
     main.add_command(spikes)
+    main.add_command(netcheck)
 
 
 _register()

@@ -136,6 +136,19 @@ class SandboxAPI(kmock.KubernetesEmulator):
             and request.action.name == "LIST"
         ):
             return self._serve_selected_list(request, raw)
+        if (
+            request.resource == PODS
+            and request.method.name == "POST"
+            and request.subresource is None
+        ):
+            response = await super()._handle(request)
+            if (
+                response.status < 300
+                and self.kubelet is not None
+                and isinstance(request.data, dict)
+            ):
+                self.kubelet.pod_created(request.data)
+            return response
         deleted: dict[str, Any] | None = None
         if request.resource == PODS and request.method.name == "DELETE" and request.name:
             obj = self.live(PODS, request.namespace, request.name)
@@ -524,7 +537,8 @@ async def serve(sandbox: Sandbox) -> None:
     # kmock.Server cannot pass a TLS context down to aiohttp, so start aiohttp's server ourselves.
     server = aiohttp.test_utils.RawTestServer(api, host="127.0.0.1", port=0)
     async with api:
-        await server.start_server(ssl=tls)
+        # The real API server takes request lines up to 1 MiB (exec carries its command in the URL).
+        await server.start_server(ssl=tls, max_line_size=1 << 20, max_field_size=1 << 16)
         try:
             populate(api, state, kubelet)
             (sandbox.dir / "apiserver.json").write_text(json.dumps({"port": server.port}))

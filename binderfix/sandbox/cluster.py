@@ -281,6 +281,9 @@ class Sandbox:
             if not path.exists():
                 path.write_text(secrets.token_hex(24))
                 path.chmod(0o600)
+        expects = secrets_dir / "proxy-expects"
+        shutil.copy(secrets_dir / "configproxy-auth-token", expects)
+        expects.chmod(0o600)
         (self.dir / "logs").mkdir(exist_ok=True)
         if not (secrets_dir / "apiserver.key").exists():
             from binderfix.sandbox.tls import make_certificates
@@ -408,6 +411,8 @@ class Sandbox:
                     self.marker,
                     "--role",
                     h.role,
+                    "--token-file",
+                    str(self.dir / "secrets" / "proxy-expects"),
                 ]
                 env = _clean_env()
                 if h.role in ("hub", "proxy"):
@@ -571,6 +576,12 @@ current-context: binderfix-sandbox
         """What the node holds at the socket path: socket, directory (n entries), file, absent."""
         proc = node_exec(host.pid, ["sh", "-c", _PATH_STATE_SH, "-", NODE_SOCKET_PATH], check=False)
         return proc.stdout.strip() or f"unknown ({proc.stderr.strip()})"
+
+    def set_proxy_token(self, token: str | None) -> None:
+        """Make the proxy API expect another token than the hub holds (None: the right one)."""
+        secrets_dir = self.dir / "secrets"
+        value = token if token is not None else self.secret("configproxy-auth-token")
+        (secrets_dir / "proxy-expects").write_text(value)
 
     def stop_service(self, role: str) -> None:
         """Stop a control-plane pod's server (to see what netcheck says of a dead service)."""

@@ -395,6 +395,57 @@ class Kubelet:
             },
         }
 
+    # -- pods that clients create ------------------------------------------------------------
+
+    def pod_created(self, pod: dict[str, Any]) -> None:
+        """Run a pod a client created, where the pod it stands for runs (netcheck's probe pod).
+
+        The sandbox has no scheduler or images: a created pod runs its command in the
+        namespaces of the pod named by its ``binderfix.io/stands-for`` annotation, with its
+        own environment, and its output becomes its log. Other created pods stay Pending.
+        """
+        meta = pod.get("metadata") or {}
+        stands_for = (meta.get("annotations") or {}).get("binderfix.io/stands-for")
+        host = self.pod_hosts.get(stands_for or "")
+        if host is None:
+            return
+        self.pod_hosts[meta["name"]] = host
+        self.pod_logs[meta["name"]] = []
+        asyncio.get_running_loop().create_task(
+            self._run_created(meta["name"], pod, host)
+        ).add_done_callback(_report_crash)
+
+    async def _run_created(self, name: str, pod: dict[str, Any], host: Host) -> None:
+        target = self.exec_target({"metadata": {"name": name}, "spec": pod["spec"]})
+        assert target is not None
+        pid, env = target
+        command = pod["spec"]["containers"][0].get("command") or ["true"]
+        proc = await asyncio.create_subprocess_exec(
+            "nsenter",
+            "-t",
+            str(pid),
+            "-m",
+            "-u",
+            "-n",
+            "--",
+            "env",
+            "-i",
+            *(f"{k}={v}" for k, v in env.items()),
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        self._set_pod_phase(name, "Running")
+        await self._collect(proc, self.pod_logs[name])
+        code = await proc.wait()
+        self._set_pod_phase(name, "Succeeded" if code == 0 else "Failed")
+
+    def _set_pod_phase(self, name: str, phase: str) -> None:
+        obj = self.api.live(PODS, self.state.namespace, name)
+        if obj is not None:
+            obj.patch({"status": {"phase": phase}})
+
     # -- logs and exec ----------------------------------------------------------------------
 
     def logs(self, pod: dict[str, Any]) -> LogLines:

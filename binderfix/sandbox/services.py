@@ -25,8 +25,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HUB_VERSION = "5.2.1"
 
 
-def _handler(role: str, port: int) -> type[BaseHTTPRequestHandler]:
-    token = os.environ.get("CONFIGPROXY_AUTH_TOKEN", "")
+def _handler(role: str, port: int, token_file: str | None) -> type[BaseHTTPRequestHandler]:
+    def expected_token() -> str:
+        # The proxy's own copy of the token, re-read on each request, so that a test can make
+        # the proxy and the hub disagree (a rotated secret) without restarting anything.
+        if token_file and os.path.exists(token_file):
+            with open(token_file) as fh:
+                return fh.read().strip()
+        return os.environ.get("CONFIGPROXY_AUTH_TOKEN", "")
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"sandbox-{role}"
@@ -45,7 +51,8 @@ def _handler(role: str, port: int) -> type[BaseHTTPRequestHandler]:
             if role == "hub" and path.rstrip("/") == "/hub/api":
                 return 200, json.dumps({"version": HUB_VERSION}), "application/json"
             if role == "proxy" and port == 8001:
-                if self.headers.get("Authorization", "") != f"token {token}" or not token:
+                token = expected_token()
+                if not token or self.headers.get("Authorization", "") != f"token {token}":
                     return (
                         403,
                         json.dumps({"status": 403, "message": "Forbidden"}),
@@ -89,8 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="binderfix.sandbox.services")
     parser.add_argument("--sandbox", required=True, help="the sandbox dir (marks our processes)")
     parser.add_argument("--role", choices=sorted(PORTS), required=True)
+    parser.add_argument(
+        "--token-file", help="proxy: the token it expects (default: its environment's)"
+    )
     args = parser.parse_args(argv)
-    servers = [_Server(("0.0.0.0", port), _handler(args.role, port)) for port in PORTS[args.role]]
+    servers = [
+        _Server(("0.0.0.0", port), _handler(args.role, port, args.token_file))
+        for port in PORTS[args.role]
+    ]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
