@@ -7,14 +7,14 @@ for t in "$@"; do
   if command -v curl >/dev/null 2>&1; then
     out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --connect-timeout "$ct" \
           --max-time "$((ct + rt))" ${hdr:+-H "$hdr"} "$url"); code=$?
-    status=${out%% *}; secs=${out#* }
+    status=${out%% *}; [ "${status:-000}" = 000 ] && status=null  # curl's "no HTTP answer"
     case $code in
-      0) v=ok; [ "$status" -ge 400 ] && v=http-status
+      0) v=ok; [ "$status" != null ] && [ "$status" -ge 400 ] && v=http-status
          [ "$auth" = configproxy ] && { [ "$status" = 401 ] || [ "$status" = 403 ]; } && v=token-rejected ;;
       6) v=dns ;; 7) v=refused ;; 28) v=timeout ;; 35|51|58|60) v=tls ;; *) v=error ;;
     esac
     printf '{"id": "%s", "verdict": "%s", "status": %s, "detail": "curl exit %s", "latency_ms": null}\n' \
-      "$id" "$v" "${status:-null}" "$code"
+      "$id" "$v" "$status" "$code"
   elif command -v wget >/dev/null 2>&1; then
     if wget -q -O /dev/null -T "$((ct + rt))" ${hdr:+--header="$hdr"} "$url"; then v=ok; else v=error; fi
     printf '{"id": "%s", "verdict": "%s", "status": null, "detail": "wget (coarse)", "latency_ms": null}\n' "$id" "$v"
