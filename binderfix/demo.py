@@ -78,7 +78,7 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
     workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="binderfix-demo-"))
     box = Sandbox(workdir / "sandbox")
     bin_dir = str(Path(sys.executable).parent)
-    exe = shutil_which("binderfix", bin_dir)
+    exe = "binderfix"  # found on PATH, which starts with this installation's bin/
     t = Transcript(env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}, cwd=REPO)
 
     t.heading("A sandbox BinderHub cluster: 3 nodes, and node-2 has the Docker-in-Docker bug")
@@ -161,8 +161,3 @@ def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
         if "CrashLoopBackOff" in info.stdout and info.stdout.count("Running") >= 2:
             return
         time.sleep(0.3)
-
-
-def shutil_which(name: str, first: str) -> str:
-    candidate = Path(first) / name
-    return str(candidate) if candidate.exists() else name
