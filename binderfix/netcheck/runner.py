@@ -108,7 +108,6 @@ def run_in_pod(
     cluster: Any, pod: dict[str, Any], targets: list[Target], timeout: float
 ) -> SourceResult:
     """Exec the probe in ``pod`` through the Kubernetes exec API (websocket)."""
-    from kubernetes.client.exceptions import ApiException
     from kubernetes.stream import stream
 
     name = pod["metadata"]["name"]
@@ -127,20 +126,14 @@ def run_in_pod(
         resp.run_forever(timeout=2 * timeout + 30)
         out, err = resp.read_stdout(), resp.read_stderr()
         resp.close()
-    except ApiException as exc:
-        if exc.status == 403:
+    except Exception as exc:  # ApiException, or the websocket client's own (handshake, closed)
+        status = getattr(exc, "status", None) or (403 if "403" in str(exc) else None)
+        if status == 403:
             raise BinderfixError(
                 f"exec into {name} is forbidden (403)",
                 hint="the account needs `create` on pods/exec: see deploys/rbac.yaml",
             ) from None
-        raise BinderfixError(f"exec into {name} failed: {exc.status} {exc.reason}") from None
-    except Exception as exc:  # the websocket client's own errors (handshake, closed)
-        if "403" in str(exc):
-            raise BinderfixError(
-                f"exec into {name} is forbidden (403)",
-                hint="the account needs `create` on pods/exec: see deploys/rbac.yaml",
-            ) from None
-        raise BinderfixError(f"exec into {name} failed: {type(exc).__name__}") from None
+        raise BinderfixError(f"exec into {name} failed: {status or type(exc).__name__}") from None
     if not out.strip():
         raise BinderfixError(
             f"the probe in {name} printed nothing" + (f": {err.strip()[:300]}" if err else "")

@@ -35,7 +35,7 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import selectors
+from binderfix.sandbox import netns, selectors
 from binderfix.sandbox.cluster import SERVICES, Host, Sandbox, State
 from binderfix.sandbox.kubelet import Kubelet, now_iso
 
@@ -341,19 +341,7 @@ async def _run_exec(
     Frames are binary, their first byte the channel: 0 stdin, 1 stdout, 2 stderr, 3 the
     final status (JSON), and in v5 255 "close stdin".
     """
-    argv = [
-        "nsenter",
-        "-t",
-        str(pid),
-        "-m",
-        "-u",
-        "-n",
-        "--",
-        "env",
-        "-i",
-        *(f"{k}={v}" for k, v in env.items()),
-        *command,
-    ]
+    argv = netns.enter(pid, command, env)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,

@@ -603,7 +603,7 @@ def node_exec(
 ) -> subprocess.CompletedProcess[str]:
     """Run a command in a node's (or pod's) namespaces, from the host, without SSH."""
     proc = subprocess.run(
-        ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--", *argv],
+        netns.enter(pid, argv),
         capture_output=True,
         text=True,
         **kwargs,

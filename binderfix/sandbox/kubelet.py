@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import kmock
 
+from binderfix.sandbox import netns
 from binderfix.sandbox.cluster import Host, Sandbox, State
 
 if TYPE_CHECKING:
@@ -189,20 +190,18 @@ class Kubelet:
         await asyncio.sleep(0.1)  # ContainerCreating, briefly
         while True:
             builder.proc = await asyncio.create_subprocess_exec(
-                "nsenter",
-                "-t",
-                str(builder.node.pid),
-                "-m",
-                "-u",
-                "-n",
-                "--",
-                sys.executable,
-                "-m",
-                "binderfix.sandbox.dockerd",
-                "--sandbox",
-                self.sandbox.marker,
-                "--socket",
-                self.state.socket_path,
+                *netns.enter(
+                    builder.node.pid,
+                    [
+                        sys.executable,
+                        "-m",
+                        "binderfix.sandbox.dockerd",
+                        "--sandbox",
+                        self.sandbox.marker,
+                        "--socket",
+                        self.state.socket_path,
+                    ],
+                ),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -312,42 +311,10 @@ class Kubelet:
         self, host: Host, labels: dict[str, str], env: list[dict[str, Any]]
     ) -> None:
         name = f"{host.role}-{_hash(host.role)}-{pod_suffix()}"
-        ns = self.state.namespace
         self.pod_hosts[name] = host
         self.pod_logs[name] = []
-        self.api.objects[PODS, ns, name] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "uid": secrets.token_hex(16),
-                "creationTimestamp": now_iso(),
-                "labels": labels,
-            },
-            "spec": {
-                "nodeName": self.state.nodes[0].name,
-                "containers": [{"name": host.role, "image": f"sandbox/{host.role}", "env": env}],
-            },
-            "status": {
-                "phase": "Running",
-                "podIP": host.ip,
-                "hostIP": self.state.nodes[0].ip,
-                "startTime": now_iso(),
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [
-                    {
-                        "name": host.role,
-                        "image": f"sandbox/{host.role}",
-                        "imageID": _IMAGE_ID,
-                        "ready": True,
-                        "restartCount": 0,
-                        "started": True,
-                        "state": {"running": {"startedAt": now_iso()}},
-                    }
-                ],
-            },
-        }
+        container = {"name": host.role, "image": f"sandbox/{host.role}", "env": env}
+        self._add_running_pod(name, labels, self.state.nodes[0], container, pod_ip=host.ip)
 
     def _add_ingress_pod(self) -> None:
         ns = self.state.namespace
@@ -355,38 +322,41 @@ class Kubelet:
         index = sum(1 for n in self.pod_logs if "-ingress-nginx-controller-" in n)
         self.pod_logs[name] = _ingress_log(index)
         node = self.state.nodes[index % len(self.state.nodes)]
-        self.api.objects[PODS, ns, name] = {
+        # The old stable/nginx-ingress chart's labels: what the runbook selects.
+        labels = {"app": "nginx-ingress", "component": "controller", "release": ns}
+        container = {
+            "name": "nginx-ingress-controller",
+            "image": "registry.k8s.io/ingress-nginx/controller",
+        }
+        self._add_running_pod(name, labels, node, container, pod_ip=node.ip)
+
+    def _add_running_pod(
+        self, name: str, labels: dict[str, str], node: Host, container: dict[str, Any], pod_ip: str
+    ) -> None:
+        """A pod of a Deployment, Running and Ready from the start (its server runs already)."""
+        self.api.objects[PODS, self.state.namespace, name] = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 "name": name,
-                "namespace": ns,
+                "namespace": self.state.namespace,
                 "uid": secrets.token_hex(16),
                 "creationTimestamp": now_iso(),
-                # The old stable/nginx-ingress chart's labels: what the runbook selects.
-                "labels": {"app": "nginx-ingress", "component": "controller", "release": ns},
+                "labels": labels,
             },
-            "spec": {
-                "nodeName": node.name,
-                "containers": [
-                    {
-                        "name": "nginx-ingress-controller",
-                        "image": "registry.k8s.io/ingress-nginx/controller",
-                    }
-                ],
-            },
+            "spec": {"nodeName": node.name, "containers": [container]},
             "status": {
                 "phase": "Running",
-                "podIP": node.ip,
+                "podIP": pod_ip,
                 "hostIP": node.ip,
                 "startTime": now_iso(),
                 "conditions": [{"type": "Ready", "status": "True"}],
                 "containerStatuses": [
                     {
-                        "name": "nginx-ingress-controller",
-                        "ready": True,
+                        "name": container["name"],
+                        "image": container["image"],
                         "imageID": _IMAGE_ID,
-                        "image": "registry.k8s.io/ingress-nginx/controller",
+                        "ready": True,
                         "restartCount": 0,
                         "started": True,
                         "state": {"running": {"startedAt": now_iso()}},
@@ -421,17 +391,7 @@ class Kubelet:
         pid, env = target
         command = pod["spec"]["containers"][0].get("command") or ["true"]
         proc = await asyncio.create_subprocess_exec(
-            "nsenter",
-            "-t",
-            str(pid),
-            "-m",
-            "-u",
-            "-n",
-            "--",
-            "env",
-            "-i",
-            *(f"{k}={v}" for k, v in env.items()),
-            *command,
+            *netns.enter(pid, command, env),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,

@@ -62,6 +62,15 @@ def used_indexes() -> set[int]:
     return {int(m.group(1)) for name in list_links("bfx") if (m := re.fullmatch(r"bfx(\d+)", name))}
 
 
+def enter(pid: int, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The command line that runs ``argv`` in the network, mount and UTS namespaces of
+    ``pid`` (a node or a pod), with exactly ``env`` as its environment when given."""
+    prefix = ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"]
+    if env is None:
+        return [*prefix, *argv]
+    return [*prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]
+
+
 def pid_alive(pid: int, marker: str) -> bool:
     """Is ``pid`` alive and one of ours? That guards against a recycled pid, and against
     another sandbox's processes. Ours carry ``--sandbox <dir>`` in their arguments, except
