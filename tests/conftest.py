@@ -58,15 +58,20 @@ def run(
 class RunningSandbox:
     """A sandbox cluster for a test, with the environment `binderfix sandbox env` prints."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, restricted: bool = False) -> None:
         from binderfix.sandbox.cluster import Sandbox
 
         self.dir = directory
         self.box = Sandbox(directory)
+        self.restricted = restricted  # use the token limited by `up --rbac`
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.box.env(), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+        return {
+            **os.environ,
+            **self.box.env(self.restricted),
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        }
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(KUBECTL, *args, env=self.env, check=check)
@@ -106,7 +111,11 @@ class RunningSandbox:
 
 
 def start_sandbox(
-    directory: Path, nodes: int = 3, broken: int = 1, labels: str = "current"
+    directory: Path,
+    nodes: int = 3,
+    broken: int = 1,
+    labels: str = "current",
+    rbac: Path | None = None,
 ) -> RunningSandbox:
     run(
         BINDERFIX,
@@ -120,9 +129,10 @@ def start_sandbox(
         str(broken),
         "--labels",
         labels,
+        *(["--rbac", str(rbac)] if rbac else []),
         check=True,
     )
-    return RunningSandbox(directory)
+    return RunningSandbox(directory, restricted=rbac is not None)
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
-"""Every Kubernetes API call binderfix makes is allowed by deploys/rbac.yaml.
+"""deploys/rbac.yaml is enough for everything binderfix does, and no more is assumed.
 
-The sandbox's API writes an audit line per request (verb, group, resource, subresource);
-the test runs each binderfix command against it and checks every line against the
-manifest's rules the way RBAC would. Discovery (/api, /apis, /version) is open to every
-authenticated user in Kubernetes (system:discovery), so it needs no rule.
+The sandbox's API enforces a manifest's rules for a restricted ServiceAccount token
+(`sandbox up --rbac`), so these tests run binderfix with that token for real: any call
+the manifest does not grant is a 403, and the audit log says which.
 """
 
 from __future__ import annotations
@@ -12,65 +11,67 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import PYINFRA, REPO, RunningSandbox, run
+from binderfix.sandbox.rbac import allows, rules_from_manifest
+from tests.conftest import BINDERFIX, PYINFRA, REPO, run, start_sandbox
 
 MANIFEST = REPO / "deploys" / "rbac.yaml"
 
 
-def rules() -> list[dict]:
-    docs = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
-    return [r for d in docs if d["kind"] in ("Role", "ClusterRole") for r in d["rules"]]
-
-
-def allowed(entry: dict, granted: list[dict]) -> bool:
-    resource = entry["resource"] + (f"/{entry['subresource']}" if entry["subresource"] else "")
-    return any(
-        entry["group"] in r["apiGroups"]
-        and resource in r["resources"]
-        and entry["verb"] in r["verbs"]
-        for r in granted
+def test_the_rules_grant_what_binderfix_needs_and_nothing_broad() -> None:
+    rules = rules_from_manifest(MANIFEST.read_text())
+    grant = {"group": "", "subresource": "", "namespace": "prod"}
+    assert allows(rules, {**grant, "verb": "delete", "resource": "pods"})
+    assert allows(rules, {**grant, "verb": "create", "resource": "pods", "subresource": "exec"})
+    assert not allows(rules, {**grant, "verb": "delete", "resource": "nodes"})
+    assert not allows(rules, {**grant, "verb": "list", "resource": "secrets"})
+    assert not allows(
+        rules, {**grant, "verb": "create", "resource": "pods", "subresource": "eviction"}
     )
-
-
-def test_the_rule_matcher_rejects_what_the_manifest_does_not_grant() -> None:
-    granted = rules()
-    assert allowed({"verb": "delete", "group": "", "resource": "pods", "subresource": ""}, granted)
-    assert not allowed(
-        {"verb": "delete", "group": "", "resource": "nodes", "subresource": ""}, granted
-    )
-    assert not allowed(
-        {"verb": "create", "group": "", "resource": "pods", "subresource": "eviction"}, granted
-    )
-    assert not allowed(
-        {"verb": "list", "group": "", "resource": "secrets", "subresource": ""}, granted
-    )
+    assert not any("*" in r.get("verbs", []) + r.get("resources", []) for r in rules)
 
 
 @pytest.mark.sandbox
-def test_every_call_binderfix_makes_is_covered(sandbox: RunningSandbox, tmp_path: Path) -> None:
-    sandbox.wait_builders()
-    audit = sandbox.dir / "logs" / "api-audit.jsonl"
-    audit.write_text("")  # only what binderfix does from here on
-    commands = [
-        ["binderfix", "check", "--json"],
-        [PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y"],
-        ["binderfix", "verify", "--idempotence"],
-        ["binderfix", "netcheck", "--all-services"],
-        ["binderfix", "netcheck", "--probe-pod"],
-        ["binderfix", "spikes", "--since", "3h", "--json"],
-    ]
-    for argv in commands:
-        exe = argv[0] if argv[0] != "binderfix" else str(Path(PYINFRA).parent / "binderfix")
-        out = run(exe, *argv[1:], env=sandbox.env, cwd=REPO)
-        assert "Traceback" not in out.stderr, out.stderr
-    entries = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
-    resource_calls = [e for e in entries if "resource" in e]
-    assert {e["resource"] for e in resource_calls} >= {"pods", "nodes"}
-    assert any(e["subresource"] == "log" for e in resource_calls)
-    assert any(e["subresource"] == "exec" for e in resource_calls)
-    uncovered = sorted(
-        {json.dumps(e, sort_keys=True) for e in resource_calls if not allowed(e, rules())}
+def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path: Path) -> None:
+    box = start_sandbox(tmp_path / "sb", rbac=MANIFEST)
+    try:
+        box.wait_builders()
+        expected = [
+            ([BINDERFIX, "check", "--json"], 1),  # node-2 is broken
+            ([PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y"], 0),
+            ([BINDERFIX, "verify", "--idempotence"], 0),
+            ([BINDERFIX, "netcheck", "--all-services"], 0),
+            ([BINDERFIX, "netcheck", "--probe-pod"], 0),
+            ([BINDERFIX, "spikes", "--since", "3h", "--json"], 1),  # the planted spike
+        ]
+        for argv, code in expected:
+            out = run(*argv, env=box.env, cwd=REPO)
+            assert out.returncode == code, f"{argv}: {out.stdout[-1500:]}\n{out.stderr[-1500:]}"
+        audit = [
+            json.loads(line)
+            for line in (box.dir / "logs" / "api-audit.jsonl").read_text().splitlines()
+        ]
+        mine = [e for e in audit if e.get("user") == "restricted"]
+        assert {e["resource"] for e in mine if "resource" in e} >= {"pods", "nodes", "services"}
+        assert [e for e in mine if not e["allowed"]] == []
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+
+
+@pytest.mark.sandbox
+def test_exec_forbidden_is_a_clear_exit_2(tmp_path: Path) -> None:
+    no_exec = tmp_path / "no-exec.yaml"
+    no_exec.write_text(
+        MANIFEST.read_text().replace('resources: ["pods/exec"]', 'resources: ["pods/attach"]')
     )
-    assert uncovered == [], "calls not covered by deploys/rbac.yaml:\n" + "\n".join(uncovered)
+    box = start_sandbox(tmp_path / "sb", rbac=no_exec)
+    try:
+        out = box.binderfix("netcheck")
+        assert out.returncode == 2
+        assert (
+            "forbidden" in out.stderr
+            and "deploys/rbac.yaml" in out.stderr
+            and "Traceback" not in out.stderr
+        )
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))

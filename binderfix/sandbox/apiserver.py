@@ -35,7 +35,7 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import netns, selectors
+from binderfix.sandbox import netns, rbac, selectors
 from binderfix.sandbox.cluster import SERVICES, Host, Sandbox, State
 from binderfix.sandbox.kubelet import Kubelet, now_iso
 
@@ -60,6 +60,8 @@ class SandboxAPI(kmock.KubernetesEmulator):
     """kmock's emulator plus selectors, tables, logs, exec and authentication."""
 
     token: str = ""
+    restricted_token: str = ""  # a ServiceAccount's, limited to restricted_rules
+    restricted_rules: list[dict[str, Any]] = attrs.field(factory=list)
     audit_path: Path | None = None
     kubelet: Kubelet | None = None
 
@@ -115,9 +117,25 @@ class SandboxAPI(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
-        if self.token and raw.headers.get("Authorization", "") != f"Bearer {self.token}":
+        bearer = raw.headers.get("Authorization", "")
+        restricted = bool(self.restricted_token) and bearer == f"Bearer {self.restricted_token}"
+        if self.token and bearer != f"Bearer {self.token}" and not restricted:
             return _status(401, "Unauthorized", "Unauthorized")
-        self._audit(request)
+        attributes = _attributes(request)
+        allowed = not restricted or rbac.allows(self.restricted_rules, attributes)
+        self._audit(
+            {**attributes, "user": "restricted" if restricted else "admin", "allowed": allowed}
+        )
+        if not allowed:
+            what = attributes["resource"] + (
+                f"/{attributes['subresource']}" if attributes["subresource"] else ""
+            )
+            return _status(
+                403,
+                "Forbidden",
+                f'{what} is forbidden: User "system:serviceaccount:binderfix" '
+                f'cannot {attributes["verb"]} resource "{what}"',
+            )
         path = raw.path
         if path == "/api/v1" and request.method.name == "GET":
             return aiohttp.web.json_response(self._core_discovery())
@@ -286,32 +304,34 @@ class SandboxAPI(kmock.KubernetesEmulator):
         await _run_exec(ws, pid, env, command, want_stdin=raw.query.get("stdin") in ("true", "1"))
         return ws
 
-    def _audit(self, request: rendering.Request) -> None:
-        if self.audit_path is None:
-            return
-        raw = request._raw_request
-        assert raw is not None
-        if request.resource is None:
-            entry = {"path": raw.path, "verb": raw.method.lower()}
-        else:
-            verb = (
-                _VERBS.get(request.action.name, raw.method.lower())
-                if request.action
-                else raw.method.lower()
-            )
-            if request.subresource in ("log",):
-                verb = "get"
-            elif request.subresource == "exec":
-                verb = "create"  # RBAC: exec is `create` on pods/exec, even over a websocket GET
-            entry = {
-                "verb": verb,
-                "group": request.resource.group,
-                "resource": request.resource.plural,
-                "subresource": request.subresource or "",
-                "namespace": request.namespace or "",
-            }
-        with self.audit_path.open("a") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    def _audit(self, entry: dict[str, Any]) -> None:
+        if self.audit_path is not None:
+            with self.audit_path.open("a") as fh:
+                fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def _attributes(request: rendering.Request) -> dict[str, Any]:
+    """What RBAC decides on: verb, API group, resource, subresource (or a non-resource path)."""
+    raw = request._raw_request
+    assert raw is not None
+    if request.resource is None:
+        return {"path": raw.path, "verb": raw.method.lower()}
+    verb = (
+        _VERBS.get(request.action.name, raw.method.lower())
+        if request.action
+        else raw.method.lower()
+    )
+    if request.subresource == "log":
+        verb = "get"
+    elif request.subresource == "exec":
+        verb = "create"  # RBAC: exec is `create` on pods/exec, even over a websocket GET
+    return {
+        "verb": verb,
+        "group": request.resource.group,
+        "resource": request.resource.plural,
+        "subresource": request.subresource or "",
+        "namespace": request.namespace or "",
+    }
 
 
 def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
@@ -508,8 +528,14 @@ async def serve(sandbox: Sandbox) -> None:
     state = sandbox.load()
     if state is None:
         raise SystemExit(f"no sandbox state in {sandbox.dir}")
+    manifest = sandbox.dir / "rbac.yaml"
     api = SandboxAPI(
-        token=sandbox.secret("api-token"), audit_path=sandbox.dir / "logs" / "api-audit.jsonl"
+        token=sandbox.secret("api-token"),
+        audit_path=sandbox.dir / "logs" / "api-audit.jsonl",
+        restricted_token=sandbox.secret("restricted-token") if manifest.exists() else "",
+        restricted_rules=rbac.rules_from_manifest(manifest.read_text())
+        if manifest.exists()
+        else [],
     )
     api.declare_resources()
     kubelet = Kubelet(api=api, state=state, sandbox=sandbox)

@@ -123,6 +123,10 @@ class Sandbox:
         return self.dir / "kubeconfig"
 
     @property
+    def restricted_kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig-restricted"
+
+    @property
     def ssh_key(self) -> Path:
         return self.dir / "ssh" / "id_ed25519"
 
@@ -174,9 +178,23 @@ class Sandbox:
         broken: int = 0,
         labels: str = "current",
         progress: Progress | None = None,
+        rbac: str | None = None,
     ) -> State:
-        """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted."""
+        """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted.
+
+        ``rbac``: a manifest (like deploys/rbac.yaml) whose rules bind a second, restricted
+        token, in ``kubeconfig-restricted``.
+        """
         say = progress or (lambda _msg: None)
+        manifest = None
+        if rbac is not None:
+            from binderfix.sandbox.rbac import rules_from_manifest
+
+            try:
+                manifest = Path(rbac).read_text()
+            except OSError as exc:
+                raise BinderfixError(f"cannot read --rbac {rbac}: {exc.strerror}") from None
+            rules_from_manifest(manifest)  # refuse a bad manifest before anything starts
         if not 1 <= nodes <= MAX_NODES:
             raise BinderfixError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
         if not 0 <= broken <= nodes:
@@ -206,6 +224,8 @@ class Sandbox:
         try:
             with _step(say, "keys and config"):
                 self._write_keys()
+                if manifest is not None:
+                    (self.dir / "rbac.yaml").write_text(manifest)
             with _step(
                 say, f"network: bridge {state.bridge}, {nodes} nodes, {len(CONTROL_HOSTS)} pods"
             ):
@@ -276,7 +296,7 @@ class Sandbox:
         )
         secrets_dir = self.dir / "secrets"
         secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        for name in ("api-token", "configproxy-auth-token"):
+        for name in ("api-token", "restricted-token", "configproxy-auth-token"):
             path = secrets_dir / name
             if not path.exists():
                 path.write_text(secrets.token_hex(24))
@@ -465,9 +485,13 @@ class Sandbox:
             time.sleep(0.05)
         state.apiserver_port = json.loads(port_file.read_text())["port"]
         self.save(state)
-        self._write_kubeconfig(state)
+        self._write_kubeconfig(state, self.kubeconfig, "admin", "api-token")
+        if (self.dir / "rbac.yaml").exists():
+            self._write_kubeconfig(
+                state, self.restricted_kubeconfig, "binderfix", "restricted-token"
+            )
 
-    def _write_kubeconfig(self, state: State) -> None:
+    def _write_kubeconfig(self, state: State, path: Path, user: str, token_secret: str) -> None:
         server = f"https://127.0.0.1:{state.apiserver_port}"
         ca = base64.b64encode((self.dir / "secrets" / "ca.crt").read_bytes()).decode()
         text = f"""apiVersion: v1
@@ -478,19 +502,19 @@ clusters:
     server: {server}
     certificate-authority-data: {ca}
 users:
-- name: binderfix-sandbox-admin
+- name: binderfix-sandbox-{user}
   user:
-    token: {self.secret("api-token")}
+    token: {self.secret(token_secret)}
 contexts:
 - name: binderfix-sandbox
   context:
     cluster: binderfix-sandbox
-    user: binderfix-sandbox-admin
+    user: binderfix-sandbox-{user}
     namespace: {state.namespace}
 current-context: binderfix-sandbox
 """
-        self.kubeconfig.write_text(text)
-        self.kubeconfig.chmod(0o600)
+        path.write_text(text)
+        path.chmod(0o600)
 
     # -- down -------------------------------------------------------------------------------
 
@@ -516,7 +540,13 @@ current-context: binderfix-sandbox
                 n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
             ]
             netns.ip_batch([f"link del {n}" for n in links], force=True)
-        for name in ("state.json", "apiserver.json", "kubeconfig"):
+        for name in (
+            "state.json",
+            "apiserver.json",
+            "kubeconfig",
+            "kubeconfig-restricted",
+            "rbac.yaml",
+        ):
             (self.dir / name).unlink(missing_ok=True)
         return True
 
@@ -531,12 +561,12 @@ current-context: binderfix-sandbox
             )
         return state
 
-    def env(self) -> dict[str, str]:
+    def env(self, restricted: bool = False) -> dict[str, str]:
         """What points kubectl, the kubernetes client and binderfix's inventory at the sandbox."""
         state = self.require()
         by_role = {h.role: h for h in state.hosts}
         return {
-            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECONFIG": str(self.restricted_kubeconfig if restricted else self.kubeconfig),
             "BINDERFIX_NAMESPACE": state.namespace,
             "BINDERFIX_SSH_USER": "root",
             "BINDERFIX_SSH_KEY": str(self.ssh_key),

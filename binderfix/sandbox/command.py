@@ -56,14 +56,19 @@ def sandbox() -> None:
     show_default=True,
     help="Builder pod labels: component=image-builder (current) or component=dind (before 2022).",
 )
-def up(directory: str, nodes: int, broken_nodes: int, labels: str) -> None:
+@click.option(
+    "--rbac",
+    type=click.Path(dir_okay=False, exists=True),
+    help="An RBAC manifest (e.g. deploys/rbac.yaml): also make a token limited to its rules.",
+)
+def up(directory: str, nodes: int, broken_nodes: int, labels: str, rbac: str | None) -> None:
     """Start a sandbox cluster in DIR."""
     box = _sandbox(directory)
     start = time.monotonic()
     click.echo(
         f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True
     )
-    box.up(nodes=nodes, broken=broken_nodes, labels=labels, progress=_progress)
+    box.up(nodes=nodes, broken=broken_nodes, labels=labels, progress=_progress, rbac=rbac)
     click.echo(
         f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True
     )
@@ -84,9 +89,17 @@ def down(directory: str) -> None:
 
 @sandbox.command()
 @DIR_OPTION
-def env(directory: str) -> None:
+@click.option("--restricted", is_flag=True, help="Use the token limited by up's --rbac manifest.")
+def env(directory: str, restricted: bool) -> None:
     """Print `export NAME=value` lines pointing kubectl and binderfix at the sandbox."""
-    for name, value in _sandbox(directory).env().items():
+    box = _sandbox(directory)
+    if restricted and not box.restricted_kubeconfig.exists():
+        from binderfix.errors import BinderfixError
+
+        raise BinderfixError(
+            "this sandbox has no restricted token", hint="start it with --rbac FILE"
+        )
+    for name, value in box.env(restricted).items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
