@@ -220,3 +220,31 @@ def test_a_large_file_split_across_cores_counts_what_one_pass_counts(
         one.buckets,
         one.statuses,
     )
+
+
+@pytest.mark.sandbox
+def test_a_pod_that_vanishes_while_being_read_is_named_and_the_rest_still_counts(
+    sandbox, monkeypatch
+) -> None:  # noqa: ANN001
+    """Real API calls; the only thing arranged is the moment: one listed ingress pod is
+    deleted after the listing and before its log is read."""
+    from binderfix.kube import client as kube_client
+    from binderfix.spikes.sources import tally_pods
+
+    monkeypatch.setenv("KUBECONFIG", str(sandbox.box.kubeconfig))
+    kube_client.connect.cache_clear()
+    cluster = kube_client.connect()
+    listed = type(cluster.core).list_namespaced_pod
+
+    def list_then_delete_one(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        response = listed(self, *args, **kwargs)
+        victim = sorted(p["metadata"]["name"] for p in json.loads(response.data)["items"])[0]
+        self.delete_namespaced_pod(victim, "prod")
+        list_then_delete_one.victim = victim
+        return response
+
+    monkeypatch.setattr(type(cluster.core), "list_namespaced_pod", list_then_delete_one)
+    counts = tally_pods(None, "component=controller", None, None, 60, None)
+    kube_client.connect.cache_clear()
+    assert counts.sources_failed == {f"pod/{list_then_delete_one.victim}": "gone while being read"}
+    assert counts.build_requests > 0  # the other ingress pod's log still counts
