@@ -231,9 +231,7 @@ def test_a_pod_that_vanishes_while_being_read_is_named_and_the_rest_still_counts
     from binderfix.kube import client as kube_client
     from binderfix.spikes.sources import tally_pods
 
-    monkeypatch.setenv("KUBECONFIG", str(sandbox.box.kubeconfig))
-    kube_client.connect.cache_clear()
-    cluster = kube_client.connect()
+    cluster = kube_client.connect(kubeconfig=str(sandbox.box.kubeconfig))
     listed = type(cluster.core).list_namespaced_pod
 
     def list_then_delete_one(self, *args, **kwargs):  # noqa: ANN001, ANN202
@@ -244,7 +242,6 @@ def test_a_pod_that_vanishes_while_being_read_is_named_and_the_rest_still_counts
         return response
 
     monkeypatch.setattr(type(cluster.core), "list_namespaced_pod", list_then_delete_one)
-    counts = tally_pods(None, "component=controller", None, None, 60, None)
-    kube_client.connect.cache_clear()
+    counts = tally_pods(cluster, "component=controller", None, 60, None)
     assert counts.sources_failed == {f"pod/{list_then_delete_one.victim}": "gone while being read"}
     assert counts.build_requests > 0  # the other ingress pod's log still counts

@@ -128,7 +128,10 @@ def spikes(
         source = ", ".join(files)
     else:
         since_seconds = parse_duration(since, "--since") if since else None
-        counts = tally_pods(namespace, selector, since_seconds, context, bucket_seconds, grep)
+        from binderfix.kube.client import connect
+
+        cluster = connect(context=context, namespace=namespace)
+        counts = tally_pods(cluster, selector, since_seconds, bucket_seconds, grep)
         source = f"pods {selector}"
     if counts.lines == 0 and counts.sources_failed:
         for src, why in sorted(counts.sources_failed.items()):

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from binderfix.errors import BinderfixError
+from binderfix.kube.client import Cluster
 from binderfix.spikes.aggregate import Counts, Tally
 
 CHUNK = 1 << 20
@@ -108,21 +109,15 @@ def tally_files(names: Iterable[str], tally: Tally) -> None:
 
 
 def tally_pods(
-    namespace: str | None,
-    selector: str,
-    since_seconds: int | None,
-    context: str | None,
-    bucket: int,
-    grep: bytes | None,
+    cluster: Cluster, selector: str, since_seconds: int | None, bucket: int, grep: bytes | None
 ) -> Counts:
     """Read every matching pod's log through the API, concurrently, into one Counts."""
     import json
 
     from kubernetes.client.exceptions import ApiException
 
-    from binderfix.kube.client import api_errors, connect
+    from binderfix.kube.client import api_errors
 
-    cluster = connect(context=context, namespace=namespace)
     with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
         response = cluster.core.list_namespaced_pod(
             cluster.namespace, label_selector=selector, _preload_content=False
