@@ -39,7 +39,7 @@ def remediate_dind() -> None:
         status=data.status,
         restarts=data.restarts,
         healthy=data.healthy,
-        node_changed=fixed.will_change,
+        node_changed=fixed,
         socket_path=data.socket_path,
         selectors=tuple(data.selectors),
         context=data.kube_context,

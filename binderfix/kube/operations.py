@@ -13,6 +13,7 @@ import time
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError
+from pyinfra.api.operation import OperationMeta
 from pyinfra.api.util import format_text
 from pyinfra.operations.util.files import generate_color_diff
 
@@ -28,7 +29,7 @@ def builder_pod(
     status: str,
     restarts: int,
     healthy: bool,
-    node_changed: bool,
+    node_changed: bool | OperationMeta,
     socket_path: str,
     selectors: tuple[str, ...] = DEFAULT_SELECTORS,
     context: str | None = None,
@@ -42,7 +43,9 @@ def builder_pod(
     + namespace: the pod's namespace
     + status, restarts: what the pod shows now (for the diff)
     + healthy: whether the pod is Running and Ready
-    + node_changed: whether an earlier step changed the node (pass ``meta.will_change``)
+    + node_changed: whether an earlier step changed the node: a bool, or better that step's
+      result (its OperationMeta), asked ``will_change`` for a plan and ``did_change()`` once
+      it ran, so that ``-y`` (no change detection) reads no node state ahead of the run
     + socket_path: checked to be a socket once the replacement is Ready
     + selectors: label selectors that find the builder pods
     + context: kubeconfig context (default: the current one)
@@ -59,10 +62,12 @@ def builder_pod(
             name="Replace the builder pod if needed",
             pod=host.data.pod_name, node=host.name, namespace="prod",
             status=host.data.status, restarts=host.data.restarts,
-            healthy=host.data.healthy, node_changed=fixed.will_change,
+            healthy=host.data.healthy, node_changed=fixed,
             socket_path="/var/run/dind/docker.sock",
         )
     """
+    if isinstance(node_changed, OperationMeta):
+        node_changed = node_changed.did_change() if state.is_executing else node_changed.will_change
     if healthy and not node_changed:
         host.noop(f"builder pod {pod} is Running and Ready and the node is unchanged")
         return
