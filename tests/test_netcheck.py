@@ -218,6 +218,19 @@ def test_in_the_sandbox_green_then_each_fault_gets_its_verdict(
 
 
 @pytest.mark.sandbox
+def test_from_a_pod_without_python3_the_shell_fallback_runs(shared_sandbox: RunningSandbox) -> None:
+    """The ingress controller pods have sh, curl and wget, and no python3 (as the real image)."""
+    out = shared_sandbox.binderfix("netcheck", "-l", "component=controller", "--json", "--debug")
+    assert "shell fallback" in out.stderr
+    (results,) = json.loads(out.stdout)["sources"].values()
+    by_id = {r["id"]: r for r in results}
+    assert by_id["binder"]["verdict"] == "ok" and by_id["binder"]["status"] == 200
+    # The controller holds no proxy token: the proxy API refuses it, and says so.
+    assert by_id["proxy-api:8001/api/routes"]["verdict"] == "token-rejected"
+    assert out.returncode == 1
+
+
+@pytest.mark.sandbox
 def test_source_pod_that_does_not_exist_is_exit_2(shared_sandbox: RunningSandbox) -> None:
     out = shared_sandbox.binderfix("netcheck", "--pod", "hub-nosuch")
     assert (

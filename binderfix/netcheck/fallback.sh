@@ -13,8 +13,9 @@ for t in "$@"; do
          [ "$auth" = configproxy ] && { [ "$status" = 401 ] || [ "$status" = 403 ]; } && v=token-rejected ;;
       6) v=dns ;; 7) v=refused ;; 28) v=timeout ;; 35|51|58|60) v=tls ;; *) v=error ;;
     esac
-    printf '{"id": "%s", "verdict": "%s", "status": %s, "detail": "curl exit %s", "latency_ms": null}\n' \
-      "$id" "$v" "$status" "$code"
+    d="curl exit $code"; [ "$code" = 0 ] && d="HTTP $status"
+    printf '{"id": "%s", "verdict": "%s", "status": %s, "detail": "%s (shell fallback)", "latency_ms": null}\n' \
+      "$id" "$v" "$status" "$d"
   elif command -v wget >/dev/null 2>&1; then
     if wget -q -O /dev/null -T "$((ct + rt))" ${hdr:+--header="$hdr"} "$url"; then v=ok; else v=error; fi
     printf '{"id": "%s", "verdict": "%s", "status": null, "detail": "wget (coarse)", "latency_ms": null}\n' "$id" "$v"

@@ -48,7 +48,8 @@ def exit_code(matrix: dict[str, list[dict[str, Any]]]) -> int:
 
 def _cell(r: dict[str, Any], colour: bool) -> str:
     if r["verdict"] == "ok":
-        text = f"ok {r.get('status') or ''} {r.get('latency_ms') or ''}ms".replace("  ", " ")
+        latency = f" {r['latency_ms']}ms" if r.get("latency_ms") is not None else ""
+        text = f"ok {r.get('status') or ''}{latency}".strip()
         if r.get("summary"):
             text += f" ({r['summary']})"
         return paint(text, "green", colour)

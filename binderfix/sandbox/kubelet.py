@@ -17,9 +17,11 @@ import asyncio
 import datetime as dt
 import re
 import secrets
+import shutil
 import string
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kmock
@@ -324,11 +326,25 @@ class Kubelet:
         node = self.state.nodes[index % len(self.state.nodes)]
         # The old stable/nginx-ingress chart's labels: what the runbook selects.
         labels = {"app": "nginx-ingress", "component": "controller", "release": ns}
+        # Like the real controller image, it has a shell, curl and wget, and no python3.
         container = {
             "name": "nginx-ingress-controller",
             "image": "registry.k8s.io/ingress-nginx/controller",
+            "env": [{"name": "PATH", "value": str(self._no_python_bin())}],
         }
+        self.pod_hosts[name] = node  # hostNetwork, as the controller often runs
         self._add_running_pod(name, labels, node, container, pod_ip=node.ip)
+
+    def _no_python_bin(self) -> Path:
+        """A bin directory with sh, curl and wget only: a PATH on which python3 is not found."""
+        folder = self.sandbox.dir / "bin-no-python"
+        folder.mkdir(exist_ok=True)
+        for tool in ("sh", "curl", "wget"):
+            found = shutil.which(tool)
+            link = folder / tool
+            if found and not link.exists():
+                link.symlink_to(found)
+        return folder
 
     def _add_running_pod(
         self, name: str, labels: dict[str, str], node: Host, container: dict[str, Any], pod_ip: str
