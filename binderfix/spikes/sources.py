@@ -64,17 +64,21 @@ def _ranges(path: str, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
+def _until(lines: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Lines until ``size`` bytes have been read (a range ends just after a newline)."""
+    for line in lines:
+        if size <= 0:
+            return
+        size -= len(line)
+        yield line
+
+
 def _tally_range(args: tuple[str, int, int, int, bytes | None]) -> Counts:
     path, start, end, bucket, grep = args
     tally = Tally(bucket, grep)
     with open(path, "rb") as fh:
         fh.seek(start)
-        remaining = end - start
-        for line in io.BufferedReader(fh, CHUNK):  # type: ignore[arg-type]
-            if remaining <= 0:
-                break
-            remaining -= len(line)
-            tally.feed(line)
+        tally.feed_lines(_until(io.BufferedReader(fh, CHUNK), end - start))  # type: ignore[arg-type]
     return tally.counts
 
 
@@ -99,8 +103,7 @@ def tally_files(names: Iterable[str], tally: Tally) -> None:
     for name in names:
         stream = _open(name)
         try:
-            for line in lines_of(stream):
-                tally.feed(line)
+            tally.feed_lines(lines_of(stream))
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             tally.counts.sources_failed[name] = f"read stopped: {exc}"
         finally:
