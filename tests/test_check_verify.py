@@ -86,3 +86,13 @@ def test_secrets_never_appear_in_check_output(sandbox: RunningSandbox, tmp_path:
     junit = tmp_path / "check.xml"
     out = sandbox.binderfix("check", "--json", "--junit", str(junit))
     assert token not in out.stdout + out.stderr + junit.read_text()
+
+
+def test_check_and_verify_with_no_builder_pods_is_an_error_not_a_green_run(
+    sandbox: RunningSandbox,
+) -> None:
+    env = {**sandbox.env, "BINDERFIX_NAMESPACE": "staging"}  # a wrong namespace: nothing there
+    for command in (["check"], ["verify"]):
+        out = run(str(Path(PYINFRA).parent / "binderfix"), *command, env=env)
+        assert out.returncode == 2, (command, out.stdout)
+        assert "no builder pods found" in out.stderr and "BINDERFIX_NAMESPACE" in out.stderr

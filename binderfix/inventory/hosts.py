@@ -114,24 +114,27 @@ def build_groups(
     return builders, unhealthy
 
 
+def builder_groups(settings: Settings) -> tuple[HostList, list[str]]:
+    """``(builders, unhealthy)`` for these settings; finding no builder pod is an error, not
+    an empty, healthy cluster (it almost always means the wrong namespace or labels)."""
+    pods, addresses = read_builder_pods(settings)
+    if not pods:
+        where = (
+            f"namespace {settings.namespace!r}" if settings.namespace else "the context's namespace"
+        )
+        source = settings.listing or f"the API ({where})"
+        raise BinderfixError(
+            f"no builder pods found in {source} with selectors {'; '.join(settings.selectors)}",
+            hint="set BINDERFIX_NAMESPACE to the release's namespace, or BINDERFIX_SELECTOR to "
+            "your builder pods' labels",
+        )
+    return build_groups(pods, settings, addresses)
+
+
 def inventory_groups() -> tuple[HostList, list[str]]:
     """What ``inventories/kubectl.py`` exposes. Exits with a clear message (status 2) on errors."""
     try:
-        settings = from_env()
-        pods, addresses = read_builder_pods(settings)
-        if not pods:
-            where = (
-                f"namespace {settings.namespace!r}"
-                if settings.namespace
-                else "the context's namespace"
-            )
-            source = settings.listing or f"the API ({where})"
-            raise BinderfixError(
-                f"no builder pods found in {source} with selectors {'; '.join(settings.selectors)}",
-                hint="set BINDERFIX_NAMESPACE to the release's namespace, or BINDERFIX_SELECTOR to "
-                "your builder pods' labels",
-            )
-        return build_groups(pods, settings, addresses)
+        return builder_groups(from_env())
     except BinderfixError as exc:
         print(f"binderfix inventory: error: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -57,11 +57,10 @@ class DindSocketCheck:
 
     def run(self, settings: Settings) -> list[Finding]:
         from binderfix.dind.facts import SocketPathState
-        from binderfix.inventory.hosts import build_groups, read_builder_pods
+        from binderfix.inventory.hosts import builder_groups
         from binderfix.verify.nodes import read_fact
 
-        pods, addresses = read_builder_pods(settings)
-        builders, _unhealthy = build_groups(pods, settings, addresses)
+        builders, _unhealthy = builder_groups(settings)
         facts = read_fact(
             builders,
             SocketPathState,

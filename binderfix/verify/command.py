@@ -17,7 +17,6 @@ from pathlib import Path
 
 import click
 
-from binderfix.errors import BinderfixError
 from binderfix.report import (
     EXIT_ERROR,
     EXIT_FOUND,
@@ -121,17 +120,11 @@ def verify(idempotence: bool, junit_file: str | None) -> None:
     Runs the package's pytest-testinfra suite (binderfix.verify.test_builders) against the
     builder nodes of the inventory. Exit 0 all passed, 1 something failed, 2 could not run.
     """
-    from binderfix.inventory.hosts import build_groups, read_builder_pods
+    from binderfix.inventory.hosts import builder_groups
     from binderfix.inventory.settings import from_env
 
     settings = from_env()
-    pods, addresses = read_builder_pods(settings)
-    builders, _ = build_groups(pods, settings, addresses)
-    if not builders:
-        raise BinderfixError(
-            "no builder pods found: nothing to verify",
-            hint="set BINDERFIX_NAMESPACE / BINDERFIX_SELECTOR as for the inventory",
-        )
+    builders, _ = builder_groups(settings)
     code = _run_testinfra(builders, settings.use_sudo, junit_file)
     if idempotence:
         code = max(code, _idempotence())
