@@ -108,7 +108,7 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
     containers = status.get("containerStatuses") or []
     reason = ""
-    for cs in containers:
+    for cs in reversed(containers):  # the first container's reason wins, as in kubectl's STATUS
         state = cs.get("state") or {}
         reason = (
             (state.get("waiting") or {}).get("reason")
@@ -123,7 +123,7 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
     else:
         ready = bool(containers) and all(cs.get("ready") for cs in containers)
     name = str(meta.get("name", ""))
-    release = labels.get("release", "")
+    release = labels.get("release") or labels.get("app.kubernetes.io/instance", "")
     if not release:
         for marker in ("-dind-", "-pink-", "-docker-api-"):
             if marker in name:
