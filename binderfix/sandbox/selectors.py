@@ -126,39 +126,80 @@ def _col(name: str, priority: int = 0, fmt: str = "", typ: str = "string") -> Ob
     return {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
 
 
-def pod_row(pod: Obj, now: dt.datetime) -> list[Any]:
-    """The cells of ``kubectl get pod -o wide``, as the API server's pod printer makes them."""
-    status = pod.get("status", {})
-    containers = status.get("containerStatuses", [])
-    reason = status.get("reason") or status.get("phase", "Unknown")
-    restarts, last_restart = 0, None
-    for cs in reversed(containers):
+def _last_finish(cs: Obj, last: str | None) -> str | None:
+    finished = (cs.get("lastState") or {}).get("terminated", {}).get("finishedAt")
+    return max(filter(None, [finished, last]), default=None)
+
+
+def _exit_reason(state: Obj, prefix: str = "") -> str:
+    term = state["terminated"]
+    if term.get("reason"):
+        return prefix + term["reason"]
+    if term.get("signal"):
+        return f"{prefix}Signal:{term['signal']}"
+    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+
+
+def pod_row(p: Obj, now: dt.datetime) -> list[Any]:
+    """NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES, as printPod."""
+    meta, spec, status = p["metadata"], p.get("spec") or {}, p.get("status") or {}
+    reason = status.get("reason") or status.get("phase", "")
+    restarts, ready, last = 0, 0, None
+    initializing = False
+    inits = status.get("initContainerStatuses") or []
+    for i, cs in enumerate(inits):
         restarts += cs.get("restartCount", 0)
-        finished = cs.get("lastState", {}).get("terminated", {}).get("finishedAt")
-        if finished and (last_restart is None or finished > last_restart):
-            last_restart = finished
-        state = cs.get("state", {})
-        if state.get("waiting", {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif state.get("terminated", {}).get("reason"):
-            reason = state["terminated"]["reason"]
-    if pod.get("metadata", {}).get("deletionTimestamp"):
+        last = _last_finish(cs, last)
+        state = cs.get("state") or {}
+        if state.get("terminated", {}).get("exitCode", None) == 0:
+            continue
+        if "terminated" in state:
+            reason = _exit_reason(state, "Init:")
+        elif state.get("waiting", {}).get("reason", "PodInitializing") != "PodInitializing":
+            reason = "Init:" + state["waiting"]["reason"]
+        else:
+            reason = f"Init:{i}/{len(spec.get('initContainers', []))}"
+        initializing = True
+        break
+    if not initializing:
+        restarts, last = 0, None
+        has_running = False
+        for cs in reversed(status.get("containerStatuses") or []):
+            restarts += cs.get("restartCount", 0)
+            last = _last_finish(cs, last)
+            state = cs.get("state") or {}
+            if state.get("waiting", {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif "terminated" in state:
+                reason = _exit_reason(state)
+            elif cs.get("ready") and "running" in state:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+            reason = "Running" if conditions.get("Ready") == "True" else "NotReady"
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif meta.get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
         reason = "Terminating"
-    ready = sum(1 for cs in containers if cs.get("ready"))
-    total = len(pod.get("spec", {}).get("containers", [])) or len(containers)
-    restart_cell = (
-        f"{restarts} ({_since(last_restart, now)} ago)" if last_restart else str(restarts)
-    )
+    restart_cell = f"{restarts} ({_since(last, now)} ago)" if last else str(restarts)
+    gates = spec.get("readinessGates") or []
+    if gates:
+        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        true = sum(conditions.get(g["conditionType"]) == "True" for g in gates)
+        gate_cell = f"{true}/{len(gates)}"
+    else:
+        gate_cell = "<none>"
     return [
-        pod["metadata"]["name"],
-        f"{ready}/{total}",
+        meta["name"],
+        f"{ready}/{len(spec.get('containers') or [])}",
         reason,
         restart_cell,
-        _since(pod["metadata"].get("creationTimestamp"), now),
+        _since(meta.get("creationTimestamp"), now),
         status.get("podIP") or "<none>",
-        pod.get("spec", {}).get("nodeName") or "<none>",
-        "<none>",
-        "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        gate_cell,
     ]
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from binderfix.sandbox.selectors import POD_COLUMNS, pod_row
+
 HERE = Path(__file__).resolve().parent
 KUBECTL = Path(sys.executable).parent / "kubectl"
 NOW = dt.datetime(2026, 11, 24, 12, 0, 0, tzinfo=dt.UTC)
@@ -457,130 +459,12 @@ def cluster() -> list[Obj]:
     return pods
 
 
-# -- the API server's pod printer -----------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """k8s.io/apimachinery duration.HumanDuration, as in AGE and ``(4m12s ago)``."""
-    s = int(seconds)
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = m // 60
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    if h < 24 * 8:
-        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
-    if h < 24 * 365 * 2:
-        return f"{h // 24}d"
-    return f"{h // 24 // 365}y"
-
-
-def since(ts: str) -> str:
-    return human_duration(
-        (NOW - dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
-    )
-
-
-def _last_finish(cs: Obj, last: str | None) -> str | None:
-    finished = (cs.get("lastState") or {}).get("terminated", {}).get("finishedAt")
-    return max(filter(None, [finished, last]), default=None)
-
-
-def _exit_reason(state: Obj, prefix: str = "") -> str:
-    term = state["terminated"]
-    if term.get("reason"):
-        return prefix + term["reason"]
-    if term.get("signal"):
-        return f"{prefix}Signal:{term['signal']}"
-    return f"{prefix}ExitCode:{term.get('exitCode', 0)}"
+# -- the pod printer: the sandbox API's own, at the fixed NOW ------------------------------
 
 
 def pod_cells(p: Obj) -> list[str]:
-    """NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES, as printPod."""
-    meta, spec, status = p["metadata"], p["spec"], p["status"]
-    reason = status.get("reason") or status.get("phase", "")
-    restarts, ready, last = 0, 0, None
-    initializing = False
-    inits = status.get("initContainerStatuses") or []
-    for i, cs in enumerate(inits):
-        restarts += cs.get("restartCount", 0)
-        last = _last_finish(cs, last)
-        state = cs.get("state") or {}
-        if state.get("terminated", {}).get("exitCode", None) == 0:
-            continue
-        if "terminated" in state:
-            reason = _exit_reason(state, "Init:")
-        elif state.get("waiting", {}).get("reason", "PodInitializing") != "PodInitializing":
-            reason = "Init:" + state["waiting"]["reason"]
-        else:
-            reason = f"Init:{i}/{len(spec.get('initContainers', []))}"
-        initializing = True
-        break
-    if not initializing:
-        restarts, last = 0, None
-        has_running = False
-        for cs in reversed(status.get("containerStatuses") or []):
-            restarts += cs.get("restartCount", 0)
-            last = _last_finish(cs, last)
-            state = cs.get("state") or {}
-            if state.get("waiting", {}).get("reason"):
-                reason = state["waiting"]["reason"]
-            elif "terminated" in state:
-                reason = _exit_reason(state)
-            elif cs.get("ready") and "running" in state:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-            reason = "Running" if conditions.get("Ready") == "True" else "NotReady"
-    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        reason = "Unknown"
-    elif meta.get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
-        reason = "Terminating"
-    restart_cell = f"{restarts} ({since(last)} ago)" if last else str(restarts)
-    gates = spec.get("readinessGates") or []
-    if gates:
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-        true = sum(conditions.get(g["conditionType"]) == "True" for g in gates)
-        gate_cell = f"{true}/{len(gates)}"
-    else:
-        gate_cell = "<none>"
-    return [
-        meta["name"],
-        f"{ready}/{len(spec['containers'])}",
-        reason,
-        restart_cell,
-        since(meta["creationTimestamp"]),
-        status.get("podIP") or "<none>",
-        spec.get("nodeName") or "<none>",
-        status.get("nominatedNodeName") or "<none>",
-        gate_cell,
-    ]
-
-
-POD_COLUMNS = [
-    {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
-    for name, typ, fmt, priority in [
-        ("Name", "string", "name", 0),
-        ("Ready", "string", "", 0),
-        ("Status", "string", "", 0),
-        ("Restarts", "string", "", 0),
-        ("Age", "string", "", 0),
-        ("IP", "string", "", 1),
-        ("Node", "string", "", 1),
-        ("Nominated Node", "string", "", 1),
-        ("Readiness Gates", "string", "", 1),
-    ]
-]
+    """The cells of `kubectl get pod -o wide`, as the sandbox API's printer makes them."""
+    return pod_row(p, NOW)
 
 
 # -- the API server -------------------------------------------------------------------------
