@@ -1,12 +1,14 @@
-"""binderfix netcheck: verdicts against real servers, from this machine and from sandbox pods.
+"""binderfix netcheck as a user runs it: verdicts, exit codes, reports, and the token.
 
-Local tests talk only to servers the test starts on 127.0.0.1."""
+Local tests talk only to servers they start on 127.0.0.1 (and look up only
+``nonexistent.invalid``): the runbook's targets are moved there with ``--url`` and
+``--internet-url``. The Kubernetes API's failures are played by a small local server.
+Sandbox tests (marked) exec into pods of a sandbox cluster on this machine's own bridge."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -14,163 +16,369 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from binderfix.netcheck.runner import fallback_script
-from binderfix.netcheck.targets import Target
 from tests.conftest import BINDERFIX, RunningSandbox, run
+from tests.test_netcheck_probe import TOKEN, local_servers
 
-TOKEN = "s3cret-token-for-tests"
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, str]]:
+    with local_servers() as urls:
+        yield urls
 
 
-class _Handler(BaseHTTPRequestHandler):
+def netcheck(
+    *args: str, env: dict[str, str] | None = None, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "CONFIGPROXY_AUTH_TOKEN"}
+    environ.pop("BINDERFIX_INTERNET_URL", None)
+    if token is not None:
+        environ["CONFIGPROXY_AUTH_TOKEN"] = token
+    return run(BINDERFIX, "netcheck", *args, env={**environ, **(env or {})}, timeout=120)
+
+
+def local(
+    servers: dict[str, str], *names: str, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """--local, only the named servers as --target, a 1s timeout."""
+    args = ["--local", "--no-defaults", "--timeout", "1", *extra]
+    for name in names:
+        args += ["--target", servers[name]]
+    return netcheck(*args)
+
+
+def runbook_here(servers: dict[str, str], **moved: str) -> list[str]:
+    """The runbook's five targets, moved to local servers."""
+    where = {
+        "binder": servers["ok"],
+        "hub": servers["ok"],
+        "proxy-public": servers["ok"],
+        "proxy-api": servers["routes"],
+        **moved,
+    }
+    args = ["--local", "--timeout", "1", "--internet-url", servers["ok"]]
+    for name, url in where.items():
+        args += ["--url", f"{name}={url}"]
+    return args
+
+
+def results(out: subprocess.CompletedProcess[str]) -> dict[str, dict]:
+    (found,) = json.loads(out.stdout)["sources"].values()
+    return {r["id"]: r for r in found}
+
+
+def no_traceback(out: subprocess.CompletedProcess[str]) -> bool:
+    return "Traceback" not in out.stdout + out.stderr
+
+
+# -- verdicts and exit codes --------------------------------------------------------------------
+
+
+def test_each_failure_gets_its_verdict_and_nothing_hangs(servers: dict[str, str]) -> None:
+    names = ("ok", "fail", "silent", "closed", "dns", "tls", "not-http", "tcp", "tcp-silent")
+    started = time.monotonic()
+    out = local(servers, *names, extra=("--json",))
+    took = time.monotonic() - started
+    assert out.returncode == 1, out.stderr
+    found = results(out)
+    assert [found[servers[n]]["verdict"] for n in names] == [
+        "ok",
+        "http-status",
+        "timeout",
+        "refused",
+        "dns",
+        "tls",
+        "error",
+        "ok",
+        "ok",  # a TCP connect only: accepting is enough
+    ]
+    assert found[servers["silent"]]["stage"] == "read"  # connected; the read timed out
+    assert took < 5, took  # one read timeout (1s) in all, plus start-up
+
+
+def test_all_reachable_is_exit_0(servers: dict[str, str]) -> None:
+    out = local(servers, "ok", "tcp")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2/2 as expected" in out.stdout
+
+
+def test_the_runbooks_targets_with_their_summaries(servers: dict[str, str]) -> None:
+    out = netcheck(*runbook_here(servers), "--json", token=TOKEN)
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = results(out)
+    assert list(found) == [
+        "binder",
+        "hub:8081/hub/api",
+        "proxy-public/hub/api",
+        "internet",
+        "proxy-api:8001/api/routes",
+    ]
+    assert found["proxy-api:8001/api/routes"]["summary"] == "2 routes"
+    assert found["hub:8081/hub/api"]["summary"] == "version 5.2.1"
+    assert "same answer as hub:8081/hub/api" in found["proxy-public/hub/api"]["detail"]
+
+
+def test_proxy_public_answering_differently_from_the_hub_is_a_mismatch(
+    servers: dict[str, str],
+) -> None:
+    out = netcheck(*runbook_here(servers, **{"proxy-public": servers["other"]}), token=TOKEN)
+    assert out.returncode == 1
+    assert "MISMATCH: the answer differs from hub:8081/hub/api's" in out.stdout
+
+
+def test_proxy_api_token_wrong_or_missing_is_token_rejected(servers: dict[str, str]) -> None:
+    for token in ("wrong", None):
+        out = netcheck(*runbook_here(servers), "--json", token=token)
+        assert out.returncode == 1
+        assert results(out)["proxy-api:8001/api/routes"]["verdict"] == "token-rejected"
+
+
+def test_expect_blocked_passes_when_nothing_connects(servers: dict[str, str]) -> None:
+    out = local(servers, "ok", extra=("--expect-blocked", servers["tcp-closed"]))
+    assert out.returncode == 0, out.stdout
+    assert "blocked (refused)" in out.stdout
+    out = local(servers, extra=("--expect-blocked", servers["tcp"]))
+    assert out.returncode == 1 and "NOT BLOCKED" in out.stdout
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def test_json_shape(servers: dict[str, str]) -> None:
+    out = local(servers, "ok", "closed", extra=("--json",))
+    doc = json.loads(out.stdout)
+    assert set(doc) == {"sources", "how", "errors", "passed", "seconds", "timeout"}
+    assert list(doc["sources"]) == ["local"] and doc["how"]["local"].startswith("local")
+    assert doc["passed"] is False and doc["errors"] == [] and doc["timeout"] == 1.0
+    for r in doc["sources"]["local"]:
+        assert {"id", "target", "verdict", "detail", "passed", "expect", "stage", "status"} <= set(
+            r
+        )
+        assert "steps" not in r  # only with --debug
+    debug = json.loads(local(servers, "ok", extra=("--json", "--debug")).stdout)
+    assert debug["sources"]["local"][0]["steps"]
+
+
+def test_junit_has_a_suite_per_source_and_a_case_per_target(
+    servers: dict[str, str], tmp_path: Path
+) -> None:
+    junit = tmp_path / "reports" / "netcheck.xml"
+    local(servers, "ok", "closed", "dns", extra=("--junit", str(junit)))
+    (suite,) = ET.parse(junit).getroot().iter("testsuite")
+    assert suite.get("name") == "netcheck from local"
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    cases = list(suite.iter("testcase"))
+    assert [c.get("name") for c in cases] == [servers[n] for n in ("ok", "closed", "dns")]
+    assert [c.find("failure") is None for c in cases] == [True, False, False]
+    assert cases[1].find("failure").get("message").startswith("refused:")  # type: ignore[union-attr]
+
+
+def test_debug_says_what_each_probe_did(servers: dict[str, str]) -> None:
+    out = local(servers, "ok", "silent", extra=("--debug",))
+    assert f"local: {servers['ok']}: resolve 127.0.0.1" in out.stderr
+    assert f"local: {servers['silent']}: read: no answer within 1.0s" in out.stderr
+    assert "=> timeout" in out.stderr
+
+
+def test_colour_only_on_a_terminal(servers: dict[str, str]) -> None:
+    assert "\x1b[" not in local(servers, "ok", "closed").stdout
+
+
+# -- the token ----------------------------------------------------------------------------------
+
+
+def test_the_token_never_appears_in_any_output(servers: dict[str, str], tmp_path: Path) -> None:
+    """Text, JSON, JUnit, debug and errors: not even when a server says the token back."""
+    junit = tmp_path / "netcheck.xml"
+    seen = []
+    for moved in ({}, {"proxy-api": servers["echo-fail"]}, {"proxy-api": servers["echo"]}):
+        for fmt in ((), ("--json",)):
+            args = [*runbook_here(servers, **moved), "--debug", "--junit", str(junit), *fmt]
+            out = netcheck(*args, token=TOKEN)
+            assert out.returncode in (0, 1) and no_traceback(out), out.stderr
+            seen.append(out.stdout + out.stderr + junit.read_text())
+    # A user's own input holding the token is redacted too, in errors as in results.
+    seen.append(netcheck("--local", "--target", f"ftp://{TOKEN}/", token=TOKEN).stderr)
+    out = netcheck(
+        "--local", "--no-defaults", "--target", f"{servers['ok']}?t={TOKEN}", "--json", token=TOKEN
+    )
+    seen.append(out.stdout + out.stderr)
+    assert all("proxy-api:8001/api/routes" in s for s in seen[:6])
+    assert "[redacted]" in seen[2]  # the echo: HTTP 500 with the token as its reason
+    assert not [s for s in seen if TOKEN in s]
+
+
+# -- bad input: a clear error, exit 2, never a traceback ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--target", "ftp://example"), "is not a usable URL"),
+        (("--target", "not a target"), "--target"),
+        (("--target", "http://host:99999/"), "is not a usable URL"),
+        (("--internet-url", "nonsense"), "--internet-url"),
+        (("--url", "hub"), "is not NAME=URL"),
+        (("--url", "nosuch=http://x/"), "no target 'nosuch'"),
+        (("--timeout", "0"), "--timeout"),
+        (("--timeout", "-1"), "--timeout"),
+        (("--no-defaults",), "nothing to probe"),
+        (("--target", "127.0.0.1:1", "--expect-blocked", "127.0.0.1:1"), "both"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args: tuple[str, ...], words: str) -> None:
+    out = netcheck("--local", *args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert words in out.stderr and no_traceback(out)
+
+
+class _FakeApi(BaseHTTPRequestHandler):
+    """The Kubernetes API's answers for the cases netcheck cannot run in."""
+
+    pods: dict[str, dict] = {}
+    exec_status = 403
+
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.startswith("/fail"):
-            self.send_response(500)
-            body = b"broken"
-        elif self.path.startswith("/api/routes"):
-            ok = self.headers.get("Authorization") == f"token {TOKEN}"
-            self.send_response(200 if ok else 403)
-            body = json.dumps({"/": {}, "/user/x": {}}).encode() if ok else b"{}"
+        path = self.path.split("?")[0]
+        name = path.rsplit("/", 1)[-1]
+        if path.endswith("/exec"):
+            pod = path.split("/")[-2]
+            code, body = (
+                self.exec_status,
+                {
+                    "kind": "Status",
+                    "code": self.exec_status,
+                    "message": f'pods "{pod}" is forbidden',
+                },
+            )
+        elif path == "/api/v1/namespaces/prod/pods":
+            query = parse_qs(urlsplit(self.path).query).get("labelSelector", [""])[0]
+            wanted = dict(kv.split("=", 1) for kv in query.split(",") if kv)
+            items = [
+                p
+                for p in self.pods.values()
+                if all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+            ]
+            code, body = 200, {"items": items}
+        elif name in self.pods:
+            code, body = 200, self.pods[name]
         else:
-            self.send_response(200)
-            body = b'{"version": "5.2.1"}'
-        self.send_header("Content-Length", str(len(body)))
+            code, body = 404, {"kind": "Status", "code": 404, "message": "not found"}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(data)
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, str]]:
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    silent = socket.socket()  # accepts connections and never answers
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(16)
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()
-    base = f"http://127.0.0.1:{http.server_address[1]}"
-    yield {
-        "ok": f"{base}/",
-        "fail": f"{base}/fail",
-        "routes": f"{base}/api/routes",
-        "silent": f"http://127.0.0.1:{silent.getsockname()[1]}/",
-        "closed": f"http://127.0.0.1:{closed_port}/",
-        "dns": "http://nonexistent.invalid/",
-        "tcp": f"127.0.0.1:{http.server_address[1]}",
+def _pod(name: str, phase: str, labels: dict[str, str]) -> dict:
+    return {
+        "metadata": {"name": name, "uid": name, "labels": labels},
+        "spec": {"containers": [{"name": "hub", "image": "hub"}]},
+        "status": {"phase": phase},
     }
-    http.shutdown()
-    silent.close()
 
 
-def local(
-    servers: dict[str, str],
-    *targets: str,
-    env: dict[str, str] | None = None,
-    extra: tuple[str, ...] = (),
-) -> subprocess.CompletedProcess[str]:
-    args = [BINDERFIX, "netcheck", "--local", "--no-defaults", "--timeout", "1", *extra]
-    for t in targets:
-        args += ["--target", servers[t]]
-    return run(*args, env={**os.environ, **(env or {})})
-
-
-def verdicts(out: subprocess.CompletedProcess[str]) -> list[str]:
-    (results,) = json.loads(out.stdout)["sources"].values()
-    return [r["verdict"] for r in results]
-
-
-def test_each_failure_gets_its_own_verdict_and_nothing_hangs(servers: dict[str, str]) -> None:
-    started = time.monotonic()
-    out = local(servers, "ok", "fail", "silent", "closed", "dns", "tcp", extra=("--json",))
-    took = time.monotonic() - started
-    assert out.returncode == 1, out.stderr
-    assert verdicts(out) == ["ok", "http-status", "timeout", "refused", "dns", "ok"]
-    assert took < 10  # one silent target costs its read timeout (1s), not a hang
-
-
-def test_all_reachable_is_exit_0(servers: dict[str, str]) -> None:
-    assert local(servers, "ok", "tcp").returncode == 0
-
-
-def test_proxy_api_token_accepted_or_rejected(servers: dict[str, str]) -> None:
-    from binderfix.netcheck.runner import run_local
-
-    target = Target(id="proxy-api", url=servers["routes"], auth="configproxy", body="routes")
-    good = run_local([target], 1, {"CONFIGPROXY_AUTH_TOKEN": TOKEN}).results[0]
-    bad = run_local([target], 1, {"CONFIGPROXY_AUTH_TOKEN": "wrong"}).results[0]
-    missing = run_local([target], 1, {}).results[0]
-    assert (good["verdict"], good["summary"]) == ("ok", "2 routes")
-    assert bad["verdict"] == missing["verdict"] == "token-rejected"
-    assert TOKEN not in json.dumps([good, bad, missing])
-
-
-def test_the_token_never_appears_in_any_output(servers: dict[str, str], tmp_path: Path) -> None:
-    junit = tmp_path / "netcheck.xml"
-    env = {"CONFIGPROXY_AUTH_TOKEN": TOKEN}
-    for fmt in ((), ("--json",)):
-        out = run(
-            BINDERFIX,
-            "netcheck",
-            "--local",
-            "--timeout",
-            "1",
-            "--internet-url",
-            servers["ok"],
-            "--debug",
-            "--junit",
-            str(junit),
-            *fmt,
-            env={**os.environ, **env},
+@pytest.fixture(scope="module")
+def fake_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    _FakeApi.pods = {
+        "hub-1": _pod("hub-1", "Running", {"component": "hub"}),
+        "hub-pending": _pod("hub-pending", "Pending", {"component": "stuck"}),
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    folder = tmp_path_factory.mktemp("kube")
+    configs = {}
+    for name, port in (("fake", server.server_address[1]), ("down", _closed_port())):
+        path = folder / f"{name}.yaml"
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                    "users": [{"name": "u", "user": {"token": "api-token"}}],
+                    "contexts": [
+                        {"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "prod"}}
+                    ],
+                    "current-context": "c",
+                }
+            )
         )
-        assert "proxy-api:8001/api/routes" in out.stdout
-        assert TOKEN not in out.stdout + out.stderr + junit.read_text()
+        configs[name] = str(path)
+    yield configs
+    server.shutdown()
 
 
-def test_bad_targets_are_clear_errors(servers: dict[str, str]) -> None:
-    for bad in ("ftp://example", "not a target", "http://host:99999/"):
-        out = run(BINDERFIX, "netcheck", "--local", "--no-defaults", "--target", bad)
-        assert out.returncode == 2 and "--target" in out.stderr and "Traceback" not in out.stderr
+def _closed_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
-def test_shell_fallback_gives_coarse_verdicts_with_real_curl(servers: dict[str, str]) -> None:
-    targets = [
-        Target(id="ok", url=servers["ok"]),
-        Target(id="closed", url=servers["closed"]),
-        Target(id="fail", url=servers["fail"]),
-        Target(id="routes", url=servers["routes"], auth="configproxy"),
-    ]
-    args = [t.fallback_arg(1) for t in targets]
-    out = subprocess.run(
-        ["sh", "-c", fallback_script(), "fallback", *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "CONFIGPROXY_AUTH_TOKEN": "wrong"},
-        timeout=30,
+@pytest.mark.parametrize(
+    ("config", "args", "words"),
+    [
+        ("fake", (), "exec into hub-1 is forbidden (403)"),
+        ("fake", ("--pod", "nosuch"), "no pod 'nosuch' in namespace 'prod'"),
+        ("fake", ("--pod", "hub-pending"), "hub-pending is Pending, not Running"),
+        ("fake", ("-l", "component=nothing"), "no pod matches 'component=nothing'"),
+        ("fake", ("-l", "component=stuck"), "no running pod matches 'component=stuck'"),
+        ("fake", ("--pod", "hub-1", "-c", "nosuch"), "no container 'nosuch'"),
+        ("down", (), "cannot reach the Kubernetes API"),
+        ("down", ("--local", "--all-services"), "cannot reach the Kubernetes API"),
+    ],
+)
+def test_when_the_check_cannot_run_it_says_why_and_exits_2(
+    fake_api: dict[str, str], config: str, args: tuple[str, ...], words: str
+) -> None:
+    out = netcheck(
+        *args, "--internet-url", "http://127.0.0.1:9/", env={"KUBECONFIG": fake_api[config]}
     )
-    results = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["verdict"] for r in results] == ["ok", "refused", "http-status", "token-rejected"]
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert words in out.stderr and "hint:" in out.stderr and no_traceback(out)
 
 
-def test_junit_has_a_case_per_target(servers: dict[str, str], tmp_path: Path) -> None:
-    junit = tmp_path / "n.xml"
-    local(servers, "ok", "closed", extra=("--junit", str(junit)))
-    cases = list(ET.parse(junit).getroot().iter("testcase"))
-    assert [c.find("failure") is None for c in cases] == [True, False]
+def test_a_source_that_cannot_run_does_not_hide_the_others(
+    fake_api: dict[str, str], servers: dict[str, str]
+) -> None:
+    out = netcheck(
+        "--local",
+        "--pod",
+        "hub-1",
+        "--no-defaults",
+        "--target",
+        servers["ok"],
+        "--json",
+        env={"KUBECONFIG": fake_api["fake"]},
+    )
+    assert out.returncode == 2 and "forbidden (403)" in out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["sources"]["local"][0]["verdict"] == "ok"
+    assert doc["errors"][0]["source"] == "pod hub-1"
+
+
+# -- in a sandbox cluster: the exec API, pods, the probe pod ------------------------------------
 
 
 @pytest.mark.sandbox
 def test_in_the_sandbox_green_then_each_fault_gets_its_verdict(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    green = sandbox.binderfix("netcheck", "--json", "--all-services")
+    green = sandbox.binderfix("netcheck", "--json", "--all-services", "--debug")
     assert green.returncode == 0, green.stdout + green.stderr
+    assert "targets as JSON on stdin" in green.stderr  # python3, found by command -v
     (results,) = json.loads(green.stdout)["sources"].values()
     assert {r["id"] for r in results} >= {
         "binder",
@@ -221,22 +429,36 @@ def test_in_the_sandbox_green_then_each_fault_gets_its_verdict(
 def test_from_a_pod_without_python3_the_shell_fallback_runs(shared_sandbox: RunningSandbox) -> None:
     """The ingress controller pods have sh, curl and wget, and no python3 (as the real image)."""
     out = shared_sandbox.binderfix("netcheck", "-l", "component=controller", "--json", "--debug")
-    assert "shell fallback" in out.stderr
+    assert "shell fallback (curl)" in out.stderr
     (results,) = json.loads(out.stdout)["sources"].values()
     by_id = {r["id"]: r for r in results}
     assert by_id["binder"]["verdict"] == "ok" and by_id["binder"]["status"] == 200
-    # The controller holds no proxy token: the proxy API refuses it, and says so.
+    # The controller holds no proxy token: the proxy API is not even asked, and it says so.
     assert by_id["proxy-api:8001/api/routes"]["verdict"] == "token-rejected"
     assert out.returncode == 1
 
 
 @pytest.mark.sandbox
-def test_source_pod_that_does_not_exist_is_exit_2(shared_sandbox: RunningSandbox) -> None:
-    out = shared_sandbox.binderfix("netcheck", "--pod", "hub-nosuch")
-    assert (
-        out.returncode == 2
-        and "no pod 'hub-nosuch'" in out.stderr
-        and "Traceback" not in out.stderr
+def test_two_sources_make_two_columns(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.binderfix(
+        "netcheck", "-l", "component=hub", "-l", "component=controller", "--json"
     )
+    doc = json.loads(out.stdout)
+    assert len(doc["sources"]) == 2 and out.returncode == 1  # the controller has no token
+    hub = next(s for s in doc["sources"] if "hub" in s)
+    assert all(r["passed"] for r in doc["sources"][hub])
+
+
+@pytest.mark.sandbox
+def test_source_pod_missing_or_not_running_is_exit_2(shared_sandbox: RunningSandbox) -> None:
+    out = shared_sandbox.binderfix("netcheck", "--pod", "hub-nosuch")
+    assert out.returncode == 2 and "no pod 'hub-nosuch'" in out.stderr and no_traceback(out)
     out = shared_sandbox.binderfix("netcheck", "-l", "component=nosuch")
-    assert out.returncode == 2 and "no running pod" in out.stderr
+    assert out.returncode == 2 and "no pod matches" in out.stderr
+    # A pod the sandbox does not run stays Pending, as one waiting for a node would.
+    shared_sandbox.kubectl("run", "netcheck-pending", "--image=busybox", "--", "sleep", "1")
+    try:
+        out = shared_sandbox.binderfix("netcheck", "--pod", "netcheck-pending")
+        assert out.returncode == 2 and "not Running" in out.stderr and no_traceback(out)
+    finally:
+        shared_sandbox.kubectl("delete", "pod", "netcheck-pending", check=False)

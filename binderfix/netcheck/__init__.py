@@ -1,9 +1,16 @@
 """Connectivity between pods, the runbook's recipe as one command with a clear verdict.
 
 - :mod:`.probe`: the self-contained probe (Python standard library) that runs inside a pod,
-  or here with ``--local``; and a shell fallback for pods without python3.
-- :mod:`.targets`: what to probe: the runbook's targets, every Service port, or given URLs.
-- :mod:`.runner`: where from: exec into a pod, a short-lived probe pod, or this machine.
-- :mod:`.report`: the matrix, JSON and JUnit; the exit status.
+  or in-process with ``--local``: :func:`~.probe.run_probes`, the pure
+  :func:`~.probe.classify`.
+- ``fallback.sh``: the probe for pods without python3 (curl, else wget, else bash).
+- :mod:`.targets`: what to probe: :class:`~.targets.Target`,
+  :func:`~.targets.runbook_targets`, :func:`~.targets.parse_target`,
+  :func:`~.targets.service_targets`.
+- :mod:`.verdicts`: pure judging: :func:`~.verdicts.classify_shell`,
+  :func:`~.verdicts.judge`, :func:`~.verdicts.exit_status`.
+- :mod:`.runner`: where from: :func:`~.runner.run_in_pod` (exec),
+  :func:`~.runner.run_probe_pod`, :func:`~.runner.run_local`; :func:`~.runner.pick_pod`.
+- :mod:`.report`: the matrix, JSON, JUnit and :func:`~.report.redact`.
 - :mod:`.command`: ``binderfix netcheck``.
 """

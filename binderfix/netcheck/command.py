@@ -5,50 +5,71 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import click
 
 from binderfix.errors import BinderfixError
 from binderfix.report import dump_json, junit_xml, use_colour, write_text
 
+DEFAULT_SELECTOR = "component=hub"
+
 
 @click.command(
     epilog="""\b
+Sources: the hub pod (-l component=hub) unless --pod, -l or --local say otherwise; several
+give one column each. The probe runs in the pod through the exec API: python3 if the pod
+has it, else a shell fallback (curl, wget or bash) with coarser verdicts.
+\b
 Verdicts: ok, dns (the name does not resolve), refused, timeout (connect or read),
 tls, http-status (4xx/5xx), token-rejected (proxy API), mismatch (proxy-public's hub API
 answer differs from the hub's), error.
 \b
-Exit status: 0 every target reachable, 1 some target is not, 2 the check could not run
-(no such pod, pod not running, exec forbidden, API unreachable)."""
+Exit status: 0 every target as expected, 1 some target is not, 2 the check could not run
+(no such pod, pod not running, exec forbidden, API unreachable, nothing to probe with)."""
 )
-@click.option("--pod", help="Probe from this pod (default: the hub pod, by --selector).")
+@click.option("--pod", "pods", multiple=True, help="Probe from this pod (repeatable).")
 @click.option(
-    "-l", "--selector", default="component=hub", show_default=True, help="Source pod by labels."
+    "-l",
+    "--selector",
+    "selectors",
+    multiple=True,
+    help=f"Probe from the first running pod with these labels (repeatable; default {DEFAULT_SELECTOR}).",
 )
+@click.option("-c", "--container", help="Container to exec into (default: the pod's default).")
 @click.option("-n", "--namespace", help="Namespace (default: the context's).")
 @click.option("--context", help="kubeconfig context (default: the current one).")
 @click.option(
     "--probe-pod",
     is_flag=True,
-    help="Run the probe in a short-lived pod carrying the source pod's labels, then delete it.",
+    help="Probe from a short-lived pod carrying the source pod's labels, then delete it.",
 )
+@click.option("--image", help="The probe pod's image (default: the source container's).")
 @click.option(
     "--local",
     is_flag=True,
-    help="Probe from this machine instead of a pod (a CI runner, a bastion).",
+    help="Probe from this machine (a CI runner, a bastion); with --pod or -l, as well.",
 )
 @click.option(
     "--target", "extra", multiple=True, help="Also probe this URL or host:port (repeatable)."
 )
 @click.option(
+    "--expect-blocked",
+    "blocked",
+    multiple=True,
+    help="This URL or host:port must NOT be reachable (a network policy test; repeatable).",
+)
+@click.option(
     "--all-services",
     is_flag=True,
-    help="Also connect to every port of every Service in the namespace.",
+    help="Also connect to every TCP port of every Service in the namespace.",
 )
 @click.option(
     "--no-defaults",
     is_flag=True,
-    help="Probe only --target and --all-services, not the runbook's list.",
+    help="Probe only --target, --expect-blocked and --all-services, not the runbook's list.",
 )
 @click.option(
     "--prefix", default="", help="Service name prefix (a chart fullnameOverride), e.g. 'prod-'."
@@ -61,9 +82,18 @@ Exit status: 0 every target reachable, 1 some target is not, 2 the check could n
     help="Where 'the internet' is (env BINDERFIX_INTERNET_URL).",
 )
 @click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Move one of the runbook's targets (binder, hub, proxy-public, proxy-api, internet), "
+    "e.g. proxy-public=https://proxy-public/hub/api (repeatable).",
+)
+@click.option(
     "--timeout",
     default=5.0,
     show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=300),
     help="Connect timeout and read timeout, each, in seconds.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
@@ -72,17 +102,21 @@ Exit status: 0 every target reachable, 1 some target is not, 2 the check could n
 )
 @click.option("--debug", is_flag=True, help="Show what each probe did (secrets redacted).")
 def netcheck(
-    pod: str | None,
-    selector: str,
+    pods: tuple[str, ...],
+    selectors: tuple[str, ...],
+    container: str | None,
     namespace: str | None,
     context: str | None,
     probe_pod: bool,
+    image: str | None,
     local: bool,
     extra: tuple[str, ...],
+    blocked: tuple[str, ...],
     all_services: bool,
     no_defaults: bool,
     prefix: str,
     internet_url: str,
+    urls: tuple[str, ...],
     timeout: float,
     as_json: bool,
     junit_file: str | None,
@@ -91,58 +125,156 @@ def netcheck(
     """Probe the runbook's targets (binder, the hub API directly and through the proxy, the
     internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
     all at once, each with its own connect and read timeout."""
-    from binderfix.netcheck.report import exit_code, judge, junit, matrix_text, redact
-    from binderfix.netcheck.runner import pick_pod, run_in_pod, run_local, run_probe_pod
-    from binderfix.netcheck.targets import parse_target, runbook_targets, service_targets
+    options = dict(locals())
+    from binderfix.netcheck.report import redact
+    from binderfix.netcheck.targets import TOKEN_ENV
 
-    if timeout <= 0:
-        raise BinderfixError(f"--timeout must be positive, not {timeout}")
-    targets = [] if no_defaults else runbook_targets(prefix, internet_url)
+    # The secrets this process could know: the token --local sends. In a pod the probe fills
+    # the token in itself and redacts it before anything leaves the pod.
+    secrets = [os.environ.get(TOKEN_ENV, "")]
+    try:
+        code = _netcheck(secrets=secrets, **options)
+    except BinderfixError as exc:
+        raise BinderfixError(redact(exc.message, secrets), redact(exc.hint, secrets)) from None
+    except Exception as exc:  # a bug: still no traceback and no secret, unless --debug
+        if debug:
+            click.echo(redact(traceback.format_exc(), secrets), err=True)
+        raise BinderfixError(
+            redact(f"netcheck failed unexpectedly: {type(exc).__name__}: {exc}", secrets),
+            hint="rerun with --debug, and please report it",
+        ) from None
+    sys.exit(code)
+
+
+def _netcheck(
+    pods: tuple[str, ...],
+    selectors: tuple[str, ...],
+    container: str | None,
+    namespace: str | None,
+    context: str | None,
+    probe_pod: bool,
+    image: str | None,
+    local: bool,
+    extra: tuple[str, ...],
+    blocked: tuple[str, ...],
+    all_services: bool,
+    no_defaults: bool,
+    prefix: str,
+    internet_url: str,
+    urls: tuple[str, ...],
+    timeout: float,
+    as_json: bool,
+    junit_file: str | None,
+    debug: bool,
+    secrets: list[str],
+    **_: Any,
+) -> int:
+    from binderfix.netcheck import runner
+    from binderfix.netcheck.report import (
+        debug_lines,
+        json_document,
+        junit_suites,
+        matrix_text,
+        redact,
+    )
+    from binderfix.netcheck.targets import parse_target, runbook_targets, service_targets
+    from binderfix.netcheck.verdicts import exit_status, judge
+
+    moved = {}
+    for item in urls:
+        name, sep, url = item.partition("=")
+        if not sep or not url:
+            raise BinderfixError(
+                f"--url {item!r} is not NAME=URL", hint="e.g. --url hub=http://hub:8081/hub/api"
+            )
+        moved[name.strip()] = url.strip()
+    targets = [] if no_defaults else runbook_targets(prefix, internet_url, moved)
     targets += [parse_target(t) for t in extra]
+    targets += [parse_target(t, expect="blocked", option="--expect-blocked") for t in blocked]
+    if not (local or pods or selectors):
+        selectors = (DEFAULT_SELECTOR,)
     cluster = None
-    if not local or all_services:
-        from binderfix.kube.client import api_errors, connect
+    if pods or selectors or all_services:
+        from binderfix.kube.client import connect
 
         cluster = connect(context=context, namespace=namespace)
     if all_services:
         import json
 
+        from binderfix.kube.client import api_errors
+
         with api_errors("listing services"):
-            raw = cluster.core.list_namespaced_service(cluster.namespace, _preload_content=False)
+            raw = cluster.core.list_namespaced_service(  # type: ignore[attr-defined]
+                cluster.namespace, _preload_content=False, _request_timeout=runner.API_TIMEOUT
+            )
         targets += service_targets(json.loads(raw.data).get("items") or [])
+    unique: dict[str, Any] = {}
+    for t in targets:
+        if t.id in unique and unique[t.id].expect != t.expect:
+            raise BinderfixError(
+                f"{t.id} is both a target to reach and one to find blocked",
+                hint="give it to either --target or --expect-blocked",
+            )
+        unique.setdefault(t.id, t)
+    targets = list(unique.values())
     if not targets:
         raise BinderfixError(
             "nothing to probe", hint="drop --no-defaults, or add --target / --all-services"
         )
-    started = time.monotonic()
+    secrets += [os.environ.get(n, "") for t in targets for n in t.env_names()]
+
+    errors: list[dict[str, str]] = []
+    jobs: list[tuple[str, Any]] = []
     if local:
-        source = run_local(targets, timeout)
-    else:
-        chosen = pick_pod(cluster, pod, selector)
-        source = (run_probe_pod if probe_pod else run_in_pod)(cluster, chosen, targets, timeout)
-    matrix = {source.source: judge(source, targets)}
+        jobs.append(("local", lambda: runner.run_local(targets, timeout)))
+    chosen = [(f"pod {p}", p, None) for p in pods] + [(f"-l {s}", None, s) for s in selectors]
+    for label, name, selector in chosen:
+        try:
+            pod = runner.pick_pod(cluster, name, selector or DEFAULT_SELECTOR, container)
+        except BinderfixError as exc:
+            errors.append({"source": label, "message": exc.message, "hint": exc.hint or ""})
+            continue
+        run = runner.run_probe_pod if probe_pod else runner.run_in_pod
+        extra_args = (container, image) if probe_pod else (container,)
+        jobs.append(
+            (label, lambda run=run, pod=pod, a=extra_args: run(cluster, pod, targets, timeout, *a))
+        )
+
+    started = time.monotonic()
+    done: list[runner.SourceResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        futures = [(label, pool.submit(job)) for label, job in jobs]
+        for label, future in futures:
+            try:
+                done.append(future.result())
+            except BinderfixError as exc:
+                errors.append({"source": label, "message": exc.message, "hint": exc.hint or ""})
     took = time.monotonic() - started
-    secrets = [os.environ.get("CONFIGPROXY_AUTH_TOKEN", "")]
+
+    matrix = {s.source: judge(targets, s.results) for s in done}
+    how = {s.source: s.how for s in done}
+    for s in done:
+        for warning in s.warnings:
+            click.echo(redact(f"binderfix: warning: {warning}", secrets), err=True)
+        if debug:
+            for line in debug_lines(s.source, s.how, s.debug, matrix[s.source]):
+                click.echo(redact(f"debug: {line}", secrets), err=True)
     if debug:
-        for t in targets:
-            auth = (
-                " with Authorization: token [redacted] from the source's environment"
-                if t.auth
-                else ""
-            )
-            click.echo(
-                redact(
-                    f"debug: {source.how}: GET {t.url or t.address}{auth}, "
-                    f"connect/read timeout {timeout}s",
-                    secrets,
-                ),
-                err=True,
-            )
-        click.echo(f"debug: {len(targets)} probes in {took:.2f}s", err=True)
+        click.echo(
+            f"debug: {len(targets)} targets from {len(done)} sources in {took:.2f}s", err=True
+        )
+    errors = redact(errors, secrets)
     if junit_file:
-        write_text(junit_file, redact(junit_xml(junit(matrix)), secrets))
+        write_text(junit_file, redact(junit_xml(junit_suites(matrix, debug)), secrets))
     if as_json:
-        click.echo(redact(dump_json({"sources": matrix, "seconds": round(took, 2)}), secrets))
-    else:
-        click.echo(redact(matrix_text(matrix, use_colour()), secrets))
-    sys.exit(exit_code(matrix))
+        document = json_document(matrix, how, errors, took, timeout, debug)
+        click.echo(redact(dump_json(document), secrets))
+    elif matrix:
+        click.echo(redact(matrix_text(matrix, use_colour(sys.stdout)), secrets))
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more: see above)" if len(errors) > 1 else ""
+        for e in errors[1:]:
+            click.echo(f"binderfix: error: {e['source']}: {e['message']}", err=True)
+        raise BinderfixError(first["message"] + more, first["hint"] or None)
+    return exit_status(matrix, errors)

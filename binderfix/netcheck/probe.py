@@ -1,172 +1,382 @@
-"""The probe: connect to each target, with separate connect and read timeouts, in parallel.
+"""The probe: connect to each target, with separate connect and read timeouts, all at once.
 
-This file is run as a script inside pods (``python3 -c <this file> '<targets JSON>'``), so
-it uses the standard library only and imports nothing from binderfix. A target asking for
-``auth: configproxy`` gets ``Authorization: token $CONFIGPROXY_AUTH_TOKEN`` from the
-probe's own environment: the token is read where it lives and never leaves the pod.
+This file is also a script run inside pods: ``python3 -c <this file>`` reads a JSON list of
+targets from its first argument or, without one, from the first line of standard input, and
+prints one JSON document: ``{"probe": "python3", "python": "3.11.2", "results": [...]}``.
+So it uses the standard library only, imports nothing from binderfix, and is written for
+whatever python3 a pod has (3.5 and later: no f-strings, ``socket.timeout`` not
+``TimeoutError``).
 
-Verdicts: ok, dns, refused, timeout (connect or read, said in ``detail``), tls,
-http-status, token-rejected, error.
+A target is ``{"id", "kind": "http"|"tcp", "url" (http) or "address" (tcp, host:port),
+"headers": {name: value}, "connect_timeout", "read_timeout", "role"}``. A header value may
+name a variable of the probe's own environment, ``${CONFIGPROXY_AUTH_TOKEN}``: the probe
+fills it in where the secret lives, so it never leaves the pod, and every value filled in is
+replaced by ``[redacted]`` in anything the probe prints. ``role: "proxy-api"`` makes a 401 or
+403 ``token-rejected`` and summarises the JSON body as a number of routes.
+
+I/O (:func:`observe`) only records what happened; :func:`classify` turns that into a verdict
+without touching the network: ok, dns, refused, timeout (connect or read: ``stage`` says
+which), tls, http-status, token-rejected, error.
 """
-# ruff: noqa: UP031 (%-formatting on purpose: this runs on whatever python3 a pod has)
+# This runs on whatever python3 a pod has: %-formatting, socket.timeout (not yet TimeoutError
+# before 3.10), zip() without strict= (3.10).
+# ruff: noqa: UP031, UP041, B905
 
+import errno
 import hashlib
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - python 2 is not supported, but say so clearly
+    sys.exit("binderfix netcheck needs python3")
+
+REDACTED = "[redacted]"
+SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-api-key")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MAX_BODY = 1 << 20
 
 
-def _summary(body, kind):
+# -- pure: what a target asks for, what happened, what it means --------------------------------
+
+
+def expand_headers(headers, environ):
+    """Fill ``${NAME}`` in header values from ``environ``.
+
+    Returns ``(headers, secrets, missing)``: the filled-in headers, every value that came
+    from the environment (to redact), and the names that were not set (or empty).
+    """
+    filled, secrets, missing = {}, [], []
+    for name, value in sorted((headers or {}).items()):
+        for var in _ENV_REF.findall(value):
+            found = environ.get(var, "")
+            if found:
+                secrets.append(found)
+            elif var not in missing:
+                missing.append(var)
+        filled[name] = _ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value)
+        if name.lower() in SECRET_HEADERS and filled[name] != value and not missing:
+            secrets.append(filled[name])
+    return filled, secrets, missing
+
+
+def redact(value, secrets):
+    """``value`` (a string, or lists and dicts of them) with every secret replaced by
+    ``[redacted]``, longest first, in keys and values alike."""
+    secrets = sorted(set(s for s in secrets if s), key=len, reverse=True)
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return dict((redact(k, secrets), redact(v, secrets)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+def show_headers(headers):
+    """Headers as a debug line shows them: secret-bearing values are never shown."""
+    return ", ".join(
+        "%s: %s" % (k, REDACTED if k.lower() in SECRET_HEADERS else v)
+        for k, v in sorted(headers.items())
+    )
+
+
+def summarise(body, role=""):
+    """A short, printable description of an answer: never the answer itself."""
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))
     except ValueError:
         return "%d bytes" % len(body)
-    if kind == "routes" and isinstance(data, dict):
+    if role == "proxy-api" and isinstance(data, dict):
         return "%d routes" % len(data)
-    if isinstance(data, dict) and "version" in data:
-        return "version %s" % data["version"]
+    if isinstance(data, dict) and isinstance(data.get("version"), str):
+        version = "".join(c for c in data["version"][:40] if c.isalnum() or c in ".-+_")
+        return "version %s" % version
     return "%d bytes of JSON" % len(body)
 
 
-def probe(target, environ=None):
-    """Probe one target; returns a result dict (never raises)."""
-    environ = os.environ if environ is None else environ
+def classify(target, obs):
+    """The verdict for one probe from what :func:`observe` recorded. Pure: no I/O.
+
+    Returns ``(verdict, detail)``.
+    """
+    stage, error, message = obs.get("stage"), obs.get("error"), obs.get("message") or ""
+    ct, rt = target.get("connect_timeout"), target.get("read_timeout")
+    proxy_api = target.get("role") == "proxy-api"
+    if error == "missing-env":
+        names = ", ".join(obs.get("missing") or [])
+        if proxy_api:
+            return "token-rejected", "no %s in the source's environment: no token to send" % names
+        return "error", "%s is not set in the source's environment" % names
+    if stage == "dns" and error in ("unresolved", "unfinished", "timeout"):
+        if error == "unresolved":
+            return "dns", "%s does not resolve (%s)" % (obs.get("host"), message)
+        return "dns", "looking up %s did not finish within %ss" % (obs.get("host"), ct)
+    if error == "refused":
+        return "refused", "connection refused by %s" % obs.get("peer")
+    if error in ("timeout", "unfinished"):
+        if stage == "connect":
+            return "timeout", "connect timed out after %ss" % ct
+        if stage == "tls":
+            return "timeout", "TLS handshake did not finish within %ss" % rt
+        return "timeout", "connected, but no answer within %ss (read timeout)" % rt
+    if error == "tls":
+        return "tls", "TLS error: %s" % message
+    if error:
+        return "error", "%s failed: %s" % (stage, message or error)
+    status = obs.get("status")
+    if status is None:  # a TCP connect
+        return "ok", "connected"
+    if proxy_api and status in (401, 403):
+        return "token-rejected", "the proxy API refused the token (%d)" % status
+    if status >= 400:
+        return "http-status", ("HTTP %d %s" % (status, obs.get("reason") or "")).strip()
+    return "ok", "HTTP %d" % status
+
+
+def result_of(target, obs):
+    """The result a probe reports: the verdict and what the matrix and JSON show."""
+    verdict, detail = classify(target, obs)
     result = {
         "id": target["id"],
-        "verdict": "error",
-        "detail": "",
-        "status": None,
-        "latency_ms": None,
+        "verdict": verdict,
+        "detail": detail,
+        "stage": obs.get("stage"),
+        "status": obs.get("status"),
+        "latency_ms": obs.get("latency_ms"),
+        "steps": list(obs.get("steps") or []),
     }
-    started = time.monotonic()
-    url = target.get("url") or ""
-    if url:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    else:
-        scheme, (host, _, port_text) = "tcp", target["address"].rpartition(":")
-        port, path = int(port_text), ""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        result.update(
-            verdict="dns", detail="%s does not resolve (%s)" % (host, exc.strerror or exc)
-        )
-        return result
-    address = infos[0][4]
-    try:
-        sock = socket.create_connection(address[:2], timeout=target["connect_timeout"])
-    except TimeoutError:
-        result.update(
-            verdict="timeout", detail="connect timed out after %ss" % target["connect_timeout"]
-        )
-        return result
-    except ConnectionRefusedError:
-        result.update(verdict="refused", detail="connection refused by %s:%s" % address[:2])
-        return result
-    except OSError as exc:
-        result.update(verdict="error", detail="connect failed: %s" % (exc.strerror or exc))
-        return result
-    connected = time.monotonic()
-    if scheme == "tcp":
-        sock.close()
-        result.update(
-            verdict="ok", latency_ms=round((connected - started) * 1000, 1), detail="connected"
-        )
-        return result
-    sock.settimeout(target["read_timeout"])
-    try:
-        if scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        conn = http.client.HTTPConnection(host, port, timeout=target["read_timeout"])
-        conn.sock = sock
-        headers = {"User-Agent": "binderfix-netcheck", "Host": parts.netloc}
-        if target.get("auth") == "configproxy":
-            token = environ.get("CONFIGPROXY_AUTH_TOKEN", "")
-            if not token:
-                result.update(
-                    verdict="token-rejected",
-                    detail="no CONFIGPROXY_AUTH_TOKEN in the source's environment",
-                )
-                return result
-            headers["Authorization"] = "token " + token
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        body = response.read(1 << 20)
-    except ssl.SSLError as exc:
-        result.update(verdict="tls", detail="TLS error: %s" % (exc.reason or exc))
-        return result
-    except TimeoutError:
-        result.update(
-            verdict="timeout", detail="connected, but no answer within %ss" % target["read_timeout"]
-        )
-        return result
-    except (OSError, http.client.HTTPException) as exc:
-        result.update(verdict="error", detail="request failed: %s" % (type(exc).__name__))
-        return result
-    finally:
-        sock.close()
-    result["status"] = response.status
-    result["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
-    result["body_sha256"] = hashlib.sha256(body).hexdigest()
-    result["summary"] = _summary(body, target.get("body", ""))
-    if target.get("auth") == "configproxy" and response.status in (401, 403):
-        result.update(
-            verdict="token-rejected",
-            detail="the proxy API refused the token (%d)" % response.status,
-        )
-    elif response.status >= 400:
-        result.update(
-            verdict="http-status", detail="HTTP %d %s" % (response.status, response.reason)
-        )
-    else:
-        result.update(verdict="ok", detail="HTTP %d" % response.status)
+    for key in ("summary", "body_sha256"):
+        if obs.get(key):
+            result[key] = obs[key]
     return result
 
 
+# -- I/O ----------------------------------------------------------------------------------------
+
+
+def _ms(since):
+    return round((time.monotonic() - since) * 1000, 1)
+
+
+def _oserror_kind(exc):
+    if isinstance(exc, socket.timeout):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "refused"
+    return "other"
+
+
+def _message(exc):
+    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__)
+
+
+def _endpoint(target):
+    """(scheme, host, port, path, host header) of a target; raises ValueError if malformed."""
+    if target.get("kind", "http") == "tcp":
+        host, _, port = target["address"].rpartition(":")
+        return "tcp", host.strip("[]"), int(port), "", ""
+    parts = urlsplit(target["url"])
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL: %s" % target["url"])
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    return parts.scheme, parts.hostname, port, path, parts.netloc.rpartition("@")[2]
+
+
+def _read_body(response, read_timeout, steps):
+    """Up to 1 MiB of the body, for at most one read timeout: an answer that never ends
+    (an event stream) or stalls after its status still counts by its status."""
+    body, started = b"", time.monotonic()
+    read = getattr(response, "read1", response.read)  # read1: what has come, without waiting
+    try:
+        while len(body) < _MAX_BODY:
+            chunk = read(65536)
+            if not chunk:
+                break
+            body += chunk
+            if time.monotonic() - started > read_timeout:
+                steps.append("body still streaming after %ss: stopped reading" % read_timeout)
+                break
+    except (OSError, http.client.HTTPException) as exc:
+        steps.append("body: %s after %d bytes: stopped reading" % (_message(exc), len(body)))
+    return body
+
+
+def observe(target, environ, obs):
+    """Probe one target, recording into ``obs`` as it goes (so a probe cut off by the overall
+    deadline still says how far it got). ``obs["secrets"]`` lists what must be redacted."""
+    started = time.monotonic()
+    steps = obs.setdefault("steps", [])
+    obs["stage"] = "parse"
+    try:
+        scheme, host, port, path, host_header = _endpoint(target)
+    except (ValueError, KeyError) as exc:
+        obs.update(error="malformed", message=str(exc))
+        return obs
+    obs["host"] = host
+    headers, secrets, missing = expand_headers(target.get("headers"), environ)
+    obs["secrets"] = secrets
+    if missing:
+        obs.update(error="missing-env", missing=missing)
+        steps.append("not sent: %s not set in this environment" % ", ".join(missing))
+        return obs
+
+    obs["stage"] = "dns"
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        obs.update(error="unresolved", message=_message(exc))
+        steps.append("resolve %s: failed (%s) after %sms" % (host, obs["message"], _ms(started)))
+        return obs
+    steps.append(
+        "resolve %s: %s (%sms)"
+        % (host, ", ".join(sorted(set(i[4][0] for i in infos))), _ms(started))
+    )
+
+    obs["stage"] = "connect"
+    connect_timeout, read_timeout = target["connect_timeout"], target["read_timeout"]
+    deadline = time.monotonic() + connect_timeout
+    sock, last = None, None
+    for family, socktype, proto, _, address in infos:
+        obs["peer"] = "%s:%s" % (address[0], address[1])
+        begun = time.monotonic()
+        candidate = socket.socket(family, socktype, proto)
+        candidate.settimeout(max(0.05, deadline - begun))
+        try:
+            candidate.connect(address)
+        except OSError as exc:
+            candidate.close()
+            last = exc
+            steps.append("connect %s: %s after %sms" % (obs["peer"], _message(exc), _ms(begun)))
+            if time.monotonic() >= deadline:
+                break
+            continue
+        sock = candidate
+        steps.append("connect %s: connected (%sms)" % (obs["peer"], _ms(begun)))
+        break
+    if sock is None:
+        obs.update(error=_oserror_kind(last) if last else "other", message=_message(last))
+        return obs
+    if scheme == "tcp":
+        sock.close()
+        obs.update(stage="done", latency_ms=_ms(started))
+        return obs
+
+    try:
+        sock.settimeout(read_timeout)
+        if scheme == "https":
+            obs["stage"] = "tls"
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            steps.append("TLS: %s, certificate verified" % sock.version())
+        obs["stage"] = "send"
+        conn = http.client.HTTPConnection(host, port, timeout=read_timeout)
+        conn.sock = sock
+        sent = dict(headers)
+        sent.setdefault("User-Agent", "binderfix-netcheck")
+        sent["Host"] = host_header
+        conn.request("GET", path, headers=sent)
+        steps.append("send GET %s with %s" % (path, show_headers(sent)))
+        obs["stage"] = "read"
+        response = conn.getresponse()
+        obs.update(status=response.status, reason=response.reason, latency_ms=_ms(started))
+        body = _read_body(response, read_timeout, steps)
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        obs.update(error="tls", message=_message(exc))
+        steps.append("%s: %s" % (obs["stage"], obs["message"]))
+        return obs
+    except socket.timeout:
+        obs.update(error="timeout", message="timed out")
+        steps.append("%s: no answer within %ss" % (obs["stage"], read_timeout))
+        return obs
+    except http.client.BadStatusLine as exc:
+        kind = (
+            "closed"
+            if isinstance(exc, getattr(http.client, "RemoteDisconnected", ()))
+            else "not-http"
+        )
+        text = "closed without answering" if kind == "closed" else "the answer is not HTTP"
+        obs.update(error=kind, message=text)
+        steps.append("%s: %s" % (obs["stage"], text))
+        return obs
+    except (OSError, http.client.HTTPException) as exc:
+        obs.update(error=_oserror_kind(exc), message=_message(exc))
+        steps.append("%s: %s" % (obs["stage"], obs["message"]))
+        return obs
+    finally:
+        sock.close()
+    obs["stage"] = "done"
+    obs["body_sha256"] = hashlib.sha256(body).hexdigest()
+    obs["summary"] = summarise(body, target.get("role", ""))
+    steps.append(
+        "answer HTTP %d %s, %d bytes, first byte after %sms"
+        % (response.status, response.reason, len(body), obs["latency_ms"])
+    )
+    return obs
+
+
 def probe_all(targets, environ=None):
-    """All targets at once, one thread each: the whole run takes about one timeout."""
-    results = [None] * len(targets)
+    """All targets at once, one thread each: the whole run takes about one timeout.
+
+    A probe still running when the longest connect + read timeout (plus a second) has passed
+    is reported by how far it got. Returns ``(results, secrets)``.
+    """
+    environ = os.environ if environ is None else environ
+    observations = [{"steps": []} for _ in targets]
 
     def run(i):
         try:
-            results[i] = probe(targets[i], environ)
+            observe(targets[i], environ, observations[i])
         except Exception as exc:  # a probe must report, never take the others down
-            results[i] = {
-                "id": targets[i]["id"],
-                "verdict": "error",
-                "detail": type(exc).__name__,
-                "status": None,
-                "latency_ms": None,
-            }
+            observations[i].update(error="other", message=type(exc).__name__)
+        observations[i]["finished"] = True
 
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(targets))]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
     for t in threads:
+        t.daemon = True
         t.start()
-    limit = max([t["connect_timeout"] + t["read_timeout"] for t in targets] or [0]) + 2
+    limit = max([t["connect_timeout"] + t["read_timeout"] for t in targets] or [0]) + 1
     deadline = time.monotonic() + limit
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-    return [
-        r
-        or {
-            "id": targets[i]["id"],
-            "verdict": "timeout",
-            "detail": "probe did not finish",
-            "status": None,
-            "latency_ms": None,
-        }
-        for i, r in enumerate(results)
-    ]
+    results, secrets = [], []
+    for target, obs in zip(targets, observations):
+        obs = dict(obs)  # a snapshot: an unfinished probe's thread may still write
+        if not obs.get("finished"):
+            obs.update(error="unfinished", message="still running at the deadline")
+        secrets.extend(obs.get("secrets") or [])
+        results.append(result_of(target, obs))
+    return results, secrets
+
+
+def run_probes(targets, environ=None):
+    """The document the script prints, with every secret the probe used redacted."""
+    results, secrets = probe_all(targets, environ)
+    document = {
+        "probe": "python3",
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "results": results,
+    }
+    return redact(document, secrets)
+
+
+def main(argv=None, stdin=None):
+    """Targets from ``argv[1]`` or the first line of stdin; prints the results as JSON."""
+    argv = sys.argv if argv is None else argv
+    text = argv[1] if len(argv) > 1 else (stdin or sys.stdin).readline()
+    sys.stdout.write(json.dumps(run_probes(json.loads(text))) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    print(json.dumps(probe_all(json.loads(sys.argv[1]))))
+    main()

@@ -1,84 +1,120 @@
-"""netcheck's verdicts as a matrix for people, JSON and JUnit for machines; the exit status."""
+"""netcheck's results for people (a matrix) and machines (JSON, JUnit); redaction.
+
+A matrix maps each source ("local", "pod/hub-...") to its judged results in target order
+(see :func:`binderfix.netcheck.verdicts.judge`). Everything printed or written goes through
+:func:`redact` first.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from binderfix.netcheck.runner import SourceResult
-from binderfix.netcheck.targets import Target
-from binderfix.report import EXIT_FOUND, EXIT_OK, TestCase, TestSuite, paint, render_table
+from binderfix.netcheck import probe
+from binderfix.report import TestCase, TestSuite, paint, render_table
 
-REDACTED = "[redacted]"
+REDACTED = probe.REDACTED
+Matrix = Mapping[str, Sequence[Mapping[str, Any]]]
 
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def judge(source: SourceResult, targets: list[Target]) -> list[dict[str, Any]]:
-    """Results in target order, with ``same_as`` checked: the proxy must answer as the hub."""
-    by_id = {r["id"]: r for r in source.results}
-    judged = []
-    for t in targets:
-        r = dict(
-            by_id.get(t.id)
-            or {"id": t.id, "verdict": "error", "detail": "no result", "status": None}
-        )
-        other = by_id.get(t.same_as) if t.same_as else None
-        if (
-            r["verdict"] == "ok"
-            and other
-            and other.get("verdict") == "ok"
-            and r.get("body_sha256") != other.get("body_sha256")
-        ):
-            r.update(verdict="mismatch", detail=f"answer differs from {t.same_as}'s")
-        r.pop("body_sha256", None)
-        judged.append(r)
-    return judged
+_AUTH_HEADER = re.compile(
+    r"((?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?)(?![ \t])(?!\[redacted\])"
+    r"[^\r\n,;'\"}]+",
+    re.I,
+)
 
 
-def exit_code(matrix: dict[str, list[dict[str, Any]]]) -> int:
-    return (
-        EXIT_OK if all(r["verdict"] == "ok" for rs in matrix.values() for r in rs) else EXIT_FOUND
-    )
+def redact(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` (text, or lists and dicts of it) with every secret replaced, and the value
+    of any ``Authorization:`` header in text replaced, by ``[redacted]``."""
+    value = probe.redact(value, list(secrets))
+    if isinstance(value, str):
+        return _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, value)
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    return value
 
 
-def _cell(r: dict[str, Any], colour: bool) -> str:
+def cell(r: Mapping[str, Any], colour: bool) -> str:
+    """One matrix cell: green when the target is as expected, red with the reason if not."""
+    if r.get("expect") == "blocked":
+        if r["passed"]:
+            return paint(f"blocked ({r['verdict']})", "green", colour)
+        return paint(f"NOT BLOCKED: {r.get('detail', '')}", "red", colour)
     if r["verdict"] == "ok":
         latency = f" {r['latency_ms']}ms" if r.get("latency_ms") is not None else ""
-        text = f"ok {r.get('status') or ''}{latency}".strip()
+        text = f"ok {r.get('status') or ''}{latency}".replace("  ", " ").strip()
         if r.get("summary"):
             text += f" ({r['summary']})"
         return paint(text, "green", colour)
     return paint(f"{r['verdict'].upper()}: {r.get('detail', '')}", "red", colour)
 
 
-def matrix_text(matrix: dict[str, list[dict[str, Any]]], colour: bool) -> str:
-    """One row per target, one column per source: reads well for one source or a few."""
+def matrix_text(matrix: Matrix, colour: bool) -> str:
+    """One row per target, one column per source, and a count of what passed."""
     sources = list(matrix)
-    ids = [r["id"] for r in next(iter(matrix.values()))] if matrix else []
-    rows = [[tid, *[_cell(matrix[s][i], colour) for s in sources]] for i, tid in enumerate(ids)]
-    bad = sum(r["verdict"] != "ok" for rs in matrix.values() for r in rs)
+    if not sources:
+        return "no source could be probed from"
+    ids = [r["id"] for r in matrix[sources[0]]]
+    rows = [[tid, *[cell(matrix[s][i], colour) for s in sources]] for i, tid in enumerate(ids)]
+    passed = sum(bool(r["passed"]) for rs in matrix.values() for r in rs)
     total = sum(len(rs) for rs in matrix.values())
-    return render_table(["TARGET", *sources], rows) + f"\n\n{total - bad}/{total} reachable"
+    summary = f"{passed}/{total} as expected"
+    summary = paint(summary, "green" if passed == total else "red", colour)
+    return render_table(["TARGET", *sources], rows) + f"\n\n{summary}"
 
 
-def junit(matrix: dict[str, list[dict[str, Any]]]) -> list[TestSuite]:
+def json_document(
+    matrix: Matrix,
+    how: Mapping[str, str],
+    errors: Sequence[Mapping[str, str]],
+    seconds: float,
+    timeout: float,
+    debug: bool,
+) -> dict[str, Any]:
+    """What ``--json`` prints. ``steps`` (what each probe did) only with ``--debug``."""
+    keep = (lambda k: True) if debug else (lambda k: k != "steps")
+    return {
+        "sources": {
+            s: [{k: v for k, v in r.items() if keep(k)} for r in rs] for s, rs in matrix.items()
+        },
+        "how": dict(how),
+        "errors": list(errors),
+        "passed": not errors and all(r["passed"] for rs in matrix.values() for r in rs),
+        "seconds": round(seconds, 2),
+        "timeout": timeout,
+    }
+
+
+def junit_suites(matrix: Matrix, debug: bool = False) -> list[TestSuite]:
+    """A suite per source, a case per target; a failure for each target not as expected."""
     suites = []
     for source, results in matrix.items():
         cases = []
         for r in results:
+            output = r.get("detail", "")
+            if debug and r.get("steps"):
+                output += "\n" + "\n".join(r["steps"])
             case = TestCase(
                 name=r["id"],
                 classname=f"binderfix.netcheck.{source}",
                 time=(r.get("latency_ms") or 0) / 1000,
-                output=r.get("detail", ""),
+                output=output,
             )
-            if r["verdict"] != "ok":
+            if not r["passed"]:
                 case.failure = f"{r['verdict']}: {r.get('detail', '')}"
             cases.append(case)
         suites.append(TestSuite(name=f"netcheck from {source}", cases=cases))
     return suites
+
+
+def debug_lines(source: str, how: str, ran: Sequence[str], results: Sequence[Mapping]) -> list[str]:
+    """What ``--debug`` prints for one source: how it probed, then each probe's steps."""
+    lines = [f"{source}: probed with {how}"] + [f"{source}: {line}" for line in ran]
+    for r in results:
+        for step in r.get("steps") or []:
+            lines.append(f"{source}: {r['id']}: {step}")
+        lines.append(f"{source}: {r['id']}: => {r['verdict']} ({r.get('detail', '')})")
+    return lines
