@@ -101,31 +101,13 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML to FILE."
 )
 @click.option("--debug", is_flag=True, help="Show what each probe did (secrets redacted).")
-def netcheck(
-    pods: tuple[str, ...],
-    selectors: tuple[str, ...],
-    container: str | None,
-    namespace: str | None,
-    context: str | None,
-    probe_pod: bool,
-    image: str | None,
-    local: bool,
-    extra: tuple[str, ...],
-    blocked: tuple[str, ...],
-    all_services: bool,
-    no_defaults: bool,
-    prefix: str,
-    internet_url: str,
-    urls: tuple[str, ...],
-    timeout: float,
-    as_json: bool,
-    junit_file: str | None,
-    debug: bool,
-) -> None:
+def netcheck(**options: Any) -> None:
     """Probe the runbook's targets (binder, the hub API directly and through the proxy, the
     internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
-    all at once, each with its own connect and read timeout."""
-    options = dict(locals())
+    all at once, each with its own connect and read timeout.
+
+    The options are passed on whole to ``_netcheck``, whose signature lists them.
+    """
     from binderfix.netcheck.report import redact
     from binderfix.netcheck.targets import TOKEN_ENV
 
@@ -137,7 +119,7 @@ def netcheck(
     except BinderfixError as exc:
         raise BinderfixError(redact(exc.message, secrets), redact(exc.hint, secrets)) from None
     except Exception as exc:  # a bug: still no traceback and no secret, unless --debug
-        if debug:
+        if options["debug"]:
             click.echo(redact(traceback.format_exc(), secrets), err=True)
         raise BinderfixError(
             redact(f"netcheck failed unexpectedly: {type(exc).__name__}: {exc}", secrets),
