@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-import pytest
+import posixpath
 
-from binderfix.dind.facts import SocketPathState
-from binderfix.dind.paths import check_path
-from binderfix.dind.state import PathState, plan
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from binderfix.dind.facts import ENTRIES_MARKER, MAX_ENTRIES, SocketPathState
+from binderfix.dind.paths import allowed_prefix, check_path
+from binderfix.dind.state import TARGET_TEXT, PathState, parent_escapes, plan
 from binderfix.errors import BinderfixError
 
 P = "/var/run/dind/docker.sock"
 
 
 def at(kind: str, **kw) -> PathState:
-    return PathState(kind=kind, parent_real="/run/dind", prefix_real="/run", **kw)
+    """A state as the fact reads it on Debian, where /var/run -> /run."""
+    kw.setdefault("parent_real", "/run/dind")
+    kw.setdefault("prefix_real", "/run")
+    return PathState(kind=kind, **kw)
+
+
+# check_path: refused before anything is touched
 
 
 @pytest.mark.parametrize(
@@ -21,85 +31,229 @@ def at(kind: str, **kw) -> PathState:
     [
         ("", "empty"),
         ("var/run/dind/docker.sock", "relative"),
+        ("./docker.sock", "relative"),
         ("/var/run/../etc/passwd", "'..'"),
-        ("/", "outside"),
+        ("/var/run/dind/../../../etc", "'..'"),
+        ("/var/run/./dind/docker.sock", "'.'"),
+        ("/", "refusing to act on /"),
+        ("//", "refusing to act on /"),
         ("/var/runx/docker.sock", "outside"),
+        ("/var/run-dind/docker.sock", "outside"),
         ("/etc/docker.sock", "outside"),
-        ("/var/run", "outside"),
+        ("/var/run", "allowed prefix itself"),
+        ("/run/", "allowed prefix itself"),
+        ("/var/run/dind\n/docker.sock", "control character"),
     ],
 )
 def test_paths_that_may_not_be_touched(path: str, why: str) -> None:
-    with pytest.raises(BinderfixError, match=why if why != "outside" else "outside|refusing"):
+    with pytest.raises(BinderfixError, match=why) as err:
         check_path(path)
+    assert err.value.hint  # what to do, not only what went wrong
 
 
 def test_paths_under_var_run_and_run_are_fine() -> None:
     assert check_path("/var/run/dind/docker.sock") == P
     assert check_path("/run//pink/podman.sock") == "/run/pink/podman.sock"
+    assert check_path("/var/run/dind/docker.sock/") == P  # the runbook's own spelling
+    assert check_path("//var/run/dind/docker.sock") == P
+
+
+def test_prefixes_are_compared_component_wise_and_can_be_widened() -> None:
+    assert allowed_prefix("/var/runx/a") is None
+    assert allowed_prefix("/var/run/a") == "/var/run"
+    assert check_path("/srv/sock/a.sock", ["/srv/sock/"]) == "/srv/sock/a.sock"
+    with pytest.raises(BinderfixError, match="outside"):
+        check_path("/srv/socks/a.sock", ["/srv/sock"])
+    # A relative prefix, or one with "..", allows nothing.
+    with pytest.raises(BinderfixError, match="outside"):
+        check_path("/var/run/a", ["var/run", "/var/run/../run"])
+    # The longest prefix is the one whose realpath the fact reads.
+    assert allowed_prefix("/var/run/dind/x", ["/var/run", "/var/run/dind"]) == "/var/run/dind"
+
+
+segment = st.text(st.characters(codec="utf-8", exclude_characters="/\0"), min_size=1, max_size=8)
+
+
+@given(st.lists(segment, min_size=1, max_size=6), st.sampled_from(["/var/run", "/run", "/etc"]))
+def test_an_accepted_path_is_always_strictly_under_an_allowed_prefix(
+    parts: list[str], base: str
+) -> None:
+    path = base + "/" + "/".join(parts)
+    try:
+        normal = check_path(path)
+    except BinderfixError:
+        return
+    assert normal == posixpath.normpath(normal) and ".." not in normal.split("/")
+    assert normal.startswith(("/var/run/", "/run/"))
+
+
+# plan: the node states
 
 
 @pytest.mark.parametrize("kind", ["absent", "socket"])
 def test_a_socket_or_nothing_is_left_alone(kind: str) -> None:
-    assert not plan(at(kind), P).changes
+    todo = plan(at(kind), P)
+    assert not todo.changes and not todo.commands and not todo.refusal
+
+
+def test_absent_needs_no_parent_at_all() -> None:
+    assert not plan(PathState(kind="absent"), P).changes
 
 
 def test_an_empty_directory_is_rmdired() -> None:
     todo = plan(at("directory"), P)
-    assert todo.commands == (f"rmdir -- {P}",) and not todo.refusal
-    assert "directory (empty)" in todo.current[0] and "absent" in todo.desired[0]
+    assert not todo.refusal and len(todo.commands) == 1
+    cmd = todo.commands[0]
+    assert f"then rmdir -- {P};" in cmd and "rm -" not in cmd
+    assert f"[ -d {P} ] && [ ! -L {P} ]" in cmd  # still a directory, and not through a link
+    assert todo.diff_lines() == [
+        f"- {P}  directory (empty)",
+        f"+ {P}  absent (the builder will create its socket)",
+    ]
 
 
-def test_a_non_empty_directory_is_refused_with_its_listing_unless_forced() -> None:
+def test_a_non_empty_directory_is_refused_with_its_listing() -> None:
     full = at("directory", entries=("keep.txt", "build.log"), entry_count=2)
     refused = plan(full, P)
-    assert (
-        not refused.commands
-        and "keep.txt, build.log" in refused.refusal
-        and "BINDERFIX_FORCE" in refused.refusal
+    assert not refused.commands and refused.changes
+    assert "holding 2 entries (keep.txt, build.log)" in refused.refusal
+    assert "force" in refused.refusal
+    assert refused.diff_lines() == [
+        f"- {P}  directory holding 2 entries",
+        f"- {P}/keep.txt",
+        f"- {P}/build.log",
+        f"+ {P}  unchanged (refused)",
+    ]
+
+
+def test_a_long_listing_says_how_many_more() -> None:
+    names = tuple(f"f{i}" for i in range(MAX_ENTRIES))
+    todo = plan(at("directory", entries=names, entry_count=MAX_ENTRIES + 7), P)
+    assert f"- {P}/... and 7 more" in todo.diff_lines()
+    assert todo.refusal.endswith(
+        "run again with force=True (BINDERFIX_FORCE=1 for deploys/dind.py)"
     )
-    assert f"{P}/keep.txt" in refused.current
-    forced = plan(full, P, force=True)
-    assert "rm -rf --one-file-system" in forced.commands[0] and "[ ! -L" in forced.commands[0]
+    assert ", ...)" in todo.refusal
 
 
-@pytest.mark.parametrize("kind", ["file", "symlink"])
-def test_a_file_or_link_is_removed_without_following_it(kind: str) -> None:
-    todo = plan(at(kind, target="/etc/shadow"), P)
-    assert todo.commands == (f"if [ -L {P} ] || [ -f {P} ]; then rm -f -- {P}; fi",)
+def test_a_non_empty_directory_is_removed_with_force_never_through_a_link() -> None:
+    full = at("directory", entries=("keep.txt",), entry_count=1)
+    cmd = plan(full, P, force=True).commands[0]
+    assert f"[ -d {P} ] && [ ! -L {P} ]; then rm -rf --one-file-system -- {P};" in cmd
+    assert plan(full, P, force=True).desired == (f"{P}  {TARGET_TEXT}",)
 
 
-def test_a_fifo_is_refused() -> None:
-    assert "refusing" in plan(at("other"), P).refusal
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [("file", ""), ("symlink", "/root/precious"), ("symlink", "/var/lib/dind")],
+)
+def test_a_file_or_link_is_removed_without_following_it(kind: str, target: str) -> None:
+    """A symlink to a file or to a directory: the link goes, never what it points to."""
+    todo = plan(at(kind, target=target), P)
+    (cmd,) = todo.commands
+    assert f"if [ -L {P} ] || [ -f {P} ]; then rm -f -- {P};" in cmd
+    assert "rm -r" not in cmd and "rmdir" not in cmd and f"{P}/" not in cmd
+    if kind == "symlink":
+        assert target not in cmd
+        assert todo.current == (f"{P}  symlink to {target}",)
+
+
+def test_force_does_not_change_how_a_link_to_a_directory_is_treated() -> None:
+    assert plan(at("symlink", target="/etc"), P, force=True) == plan(
+        at("symlink", target="/etc"), P
+    )
+
+
+def test_a_fifo_or_device_is_refused() -> None:
+    todo = plan(at("other"), P, force=True)
+    assert not todo.commands and "special file" in todo.refusal
+
+
+def test_commands_check_the_parent_again_when_they_run() -> None:
+    cmd = plan(at("directory"), P).commands[0]
+    assert cmd.startswith('[ "$(cd -P -- /var/run/dind && pwd -P)" = /run/dind ] || {')
+
+
+def test_paths_are_quoted_in_commands() -> None:
+    path = "/run/my dind/it's.sock"
+    state = PathState(kind="file", parent_real="/run/my dind", prefix_real="/run")
+    cmd = plan(state, path).commands[0]
+    assert "rm -f -- '/run/my dind/it'\"'\"'s.sock'" in cmd
+
+
+# The parent rule
 
 
 def test_a_parent_that_resolves_through_a_symlink_is_refused() -> None:
-    escaped = PathState(kind="directory", parent_real="/etc", prefix_real="/run")
-    assert "resolves through a symlink" in plan(escaped, P).refusal
-    # Debian's own /var/run -> /run is not an escape.
-    assert not plan(
-        PathState(kind="directory", parent_real="/run/dind", prefix_real="/run"), P
-    ).refusal
+    # /var/run/dind -> /etc
+    escaped = at("directory", parent_real="/etc")
+    assert "resolves through a symlink to /etc" in plan(escaped, P).refusal
+    # /var/run/dind -> /run/other: still under /run, but not where the path says.
+    sideways = at("directory", parent_real="/run/other")
+    assert "resolves through a symlink" in plan(sideways, P).refusal
+    assert not plan(escaped, P).commands
+
+
+def test_var_run_and_run_are_the_same_place_on_debian() -> None:
+    # Debian: /var/run -> /run. Both spellings of the path are fine.
+    assert plan(at("directory"), P).commands
+    assert plan(at("directory"), "/run/dind/docker.sock").commands
+    # A distro where /var/run is a real directory.
+    real = PathState(kind="directory", parent_real="/var/run/dind", prefix_real="/var/run")
+    assert plan(real, P).commands
+
+
+def test_a_prefix_that_resolves_outside_every_allowed_prefix_is_refused() -> None:
+    # /var/run -> /etc: nothing below the prefix is a link, but the prefix leads out.
+    state = at("directory", parent_real="/etc/dind", prefix_real="/etc")
+    assert "outside /var/run, /run" in plan(state, P).refusal
+    # Allowing /var/run alone on Debian refuses too: the realpath is under /run.
+    assert plan(at("directory"), P, allowed_prefixes=["/var/run"]).refusal
+
+
+def test_a_parent_that_could_not_be_resolved_is_refused() -> None:
+    assert "could not resolve" in plan(PathState(kind="file"), P).refusal
+    assert "could not resolve" in parent_escapes(PathState(kind="file", prefix_real="/run"), P)
+
+
+def test_the_socket_directly_under_the_prefix() -> None:
+    state = PathState(kind="directory", parent_real="/run", prefix_real="/run")
+    assert plan(state, "/var/run/docker.sock").commands
+
+
+# The fact's parser
 
 
 def test_the_fact_parses_its_command_output() -> None:
     fact = SocketPathState()
-    state = fact.process(
-        [
-            "kind=directory",
-            "count=3",
-            "entry=a",
-            "entry=b c",
-            "entry=d",
-            "parent_real=/run/dind",
-            "prefix_real=/run",
-        ]
-    )
+    out = ["parent_real=/run/dind", "prefix_real=/run", "kind=directory", "count=3"]
+    state = fact.process([*out, ENTRIES_MARKER, "a", "b c", "kind=socket"])
     assert state == PathState(
         kind="directory",
-        entries=("a", "b c", "d"),
+        entries=("a", "b c", "kind=socket"),  # a name is a name, even one like a key
         entry_count=3,
         parent_real="/run/dind",
         prefix_real="/run",
     )
     assert fact.process(["kind=symlink", "target=/elsewhere"]).target == "/elsewhere"
-    assert fact.command(P).endswith(f"{P} /var/run")
+
+
+def test_the_fact_keeps_the_first_value_of_a_key() -> None:
+    # A link target holding a newline cannot make a link look like a socket.
+    state = SocketPathState().process(["kind=symlink", "target=/x", "kind=socket"])
+    assert state.kind == "symlink"
+
+
+def test_the_fact_never_invents_a_kind() -> None:
+    fact = SocketPathState()
+    assert fact.process([]) is None
+    assert fact.process(["garbage"]) is None
+    assert fact.process(["kind=weird"]).kind == "other"
+    assert fact.process(["kind=directory", "count=x"]).entry_count == 0
+
+
+def test_the_fact_command_quotes_its_arguments() -> None:
+    cmd = SocketPathState().command("/run/a b/c.sock")
+    assert cmd.startswith("sh -c '")
+    assert cmd.endswith(" - '/run/a b/c.sock' '/run/a b' /run")
+    assert SocketPathState().command(P).endswith(f" - {P} /var/run/dind /var/run")

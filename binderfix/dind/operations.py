@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import Any
 
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
-from pyinfra.api.exceptions import OperationError, OperationValueError
+from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import format_text
 from pyinfra.operations.util.files import generate_color_diff
 
 from binderfix.dind.facts import SocketPathState
 from binderfix.dind.paths import DEFAULT_ALLOWED, DEFAULT_SOCKET_PATH, check_path
-from binderfix.dind.state import plan
+from binderfix.dind.state import Plan, plan
 from binderfix.errors import BinderfixError
 
 
-@operation(is_idempotent=True)
+@operation()
 def socket_path(
     path: str = DEFAULT_SOCKET_PATH,
     force: bool = False,
     allowed_prefixes: Sequence[str] = DEFAULT_ALLOWED,
-):
+) -> Generator[Any, None, None]:
     """
     Ensure a socket path is absent or a socket, never a directory.
 
@@ -31,12 +32,29 @@ def socket_path(
 
     A socket, or nothing, is left alone. An empty directory (what the kubelet makes when it
     mounts the path before the builder created its socket) is removed with ``rmdir``. A
-    regular file or a symlink is removed without following the link. A non-empty directory,
-    a fifo or device, or a path whose parent resolves through a symlink makes the operation
-    fail on that host, with the reason, and nothing is changed there.
+    regular file or a symlink is removed without following the link. A non-empty directory
+    (unless ``force``), a fifo or device, or a path whose parent resolves through a symlink
+    fails the operation on that host alone, with the reason (and a non-empty directory's
+    listing), and nothing is changed there. The commands re-check the path when they run,
+    so a path that changed since it was read is never mistreated.
 
-    Whether it changed a host is the returned meta's ``will_change`` (at plan time) and
-    ``did_change()`` (after the run), as for any pyinfra operation.
+    A bad ``path`` (relative, ``..``, ``/``, outside ``allowed_prefixes``) raises
+    ``OperationValueError`` before the path is read on any host, and pyinfra stops the
+    deploy: it is the deploy's mistake, not a host's. (With ``-y`` pyinfra first runs this
+    body while applying, and prints a traceback with the message.)
+
+    The diff (``- <path>  directory (empty)`` / ``+ <path>  absent ...``) is printed per host
+    once: when pyinfra plans (``--dry``, or before its prompt), or when it applies with
+    ``-y`` (which skips planning).
+
+    Whether it changed a host: the returned ``OperationMeta``. Read it in a later
+    operation's body (pyinfra runs that once this one ran on the host):
+    ``meta.did_change() if state.is_executing else meta.will_change``. ``did_change()``
+    (pyinfra 3.10: it succeeded and ran a command; a no-op or a refusal is false) raises
+    ``RuntimeError`` before the operation ran, so while planning (``--dry``) ask
+    ``will_change``, which reads the fact. ``.changed`` does the same, but is deprecated.
+    A command that found the goal already met when it ran (the path became a socket in
+    between) still counts as a change: the cautious answer for "replace the builder pod?".
 
     **Example:**
 
@@ -44,7 +62,7 @@ def socket_path(
 
         from binderfix.dind.operations import socket_path
 
-        socket_path(
+        fixed = socket_path(
             name="dind socket path is absent or a socket",
             path="/var/run/dind/docker.sock",
             _sudo=True,
@@ -55,24 +73,37 @@ def socket_path(
     except BinderfixError as exc:
         raise OperationValueError(str(exc)) from None
     current = host.get_fact(SocketPathState, path=path, allowed_prefixes=tuple(allowed_prefixes))
+    if current is None:
+        # The fact printed nothing: pyinfra already failed this host if its command failed.
+        yield FunctionCommand(_refuse, (f"could not read what is at {path}",), {})
+        return
     todo = plan(current, path, force=force, allowed_prefixes=allowed_prefixes)
     if not todo.changes:
         host.noop(f"{path} is {current.describe()}")
         return
-    if not state.is_executing:  # the diff, once, with the plan (dry run or before applying)
-        verb = "Will refuse to change" if todo.refusal else "Will change"
-        host.log(f"{verb} {format_text(path, bold=True)}", logger.info)
-        for line in generate_color_diff(list(todo.current), list(todo.desired)):
-            logger.info("  %s", line)
-        if todo.refusal:
-            logger.info("  %s", todo.refusal)
+    # Planning runs this body once and applying once more; -y skips planning. Showing the
+    # diff when planning, or when applying without a plan, shows it exactly once.
+    if not state.is_executing or not state.should_check_for_changes():
+        _log_diff(path, todo)
     if todo.refusal:
-        # Failing at run time, not now, fails this host alone: pyinfra stops the whole run
-        # for an error raised while it prepares operations.
+        # Failing from a command, not raising: pyinfra aborts every host for an exception
+        # raised in an operation's body (OperationError included), and an exception in a
+        # callback prints a traceback. A callback returning False fails this host alone.
         yield FunctionCommand(_refuse, (todo.refusal,), {})
         return
     yield from todo.commands
 
 
-def _refuse(reason: str) -> None:
-    raise OperationError(reason)
+def _log_diff(path: str, todo: Plan) -> None:
+    verb = "Will refuse to change" if todo.refusal else "Will change"
+    host.log(f"{verb} {format_text(path, bold=True)}", logger.info)
+    for line in generate_color_diff(list(todo.current), list(todo.desired)):
+        logger.info("  %s", line)
+    if todo.refusal and not state.is_executing:  # when executing, _refuse says it next
+        logger.info("  %s", format_text(todo.refusal, "yellow"))
+
+
+def _refuse(state: Any, host: Any, reason: str) -> bool:
+    # pyinfra passes state and host to a callback that names both, and uses its return.
+    host.log_styled(f"Refused: {reason}", fg="red", log_func=logger.error)
+    return False
