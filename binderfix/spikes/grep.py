@@ -1,0 +1,144 @@
+"""The runbook's ``grep WORD``: WORD as GNU grep reads it, a basic regular expression. Pure.
+
+``grep '/build' | grep WORD | wc -l`` counts lines holding ``/build`` and a match of
+WORD, case-sensitive, anywhere in the line. A WORD with no special character is a plain
+substring (the usual case: a repository name); otherwise it is translated from POSIX basic
+regular expression syntax, with GNU's extensions (``\\+ \\? \\| \\< \\> \\w \\s``).
+Lines are compared as bytes, as ``grep -a`` does (see :mod:`.aggregate` for binary data).
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPECIAL = set(".[]*^$\\")
+_CLASSES = {
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": r" \t\n\r\f\v",
+    "blank": r" \t",
+    "xdigit": "0-9A-Fa-f",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "print": r"\x20-\x7e",
+    "graph": r"\x21-\x7e",
+    "cntrl": r"\x00-\x1f\x7f",
+}
+_ESCAPES = {
+    "(": "(",
+    ")": ")",
+    "{": "{",
+    "}": "}",
+    "|": "|",
+    "+": "+",
+    "?": "?",
+    "<": r"\b(?=\w)",
+    ">": r"\b(?<=\w)",
+    "b": r"\b",
+    "B": r"\B",
+    "w": r"\w",
+    "W": r"\W",
+    "s": r"\s",
+    "S": r"\S",
+}
+
+
+def bre_to_python(word: str) -> str:
+    """A POSIX basic regular expression (GNU flavour) as a Python one."""
+    out: list[str] = []
+    i, n = 0, len(word)
+    while i < n:
+        c = word[i]
+        at_start = not out or out[-1] in ("(", "|", "^")
+        if c == "\\" and i + 1 < n:
+            nxt = word[i + 1]
+            if nxt.isdigit() and nxt != "0":
+                out.append("\\" + nxt)  # back-reference
+            else:
+                out.append(_ESCAPES.get(nxt, re.escape(nxt)))
+            i += 2
+            continue
+        if c == "[":
+            end, cls = _bracket(word, i)
+            if end is not None:
+                out.append(cls)
+                i = end
+                continue
+            out.append(re.escape(c))
+        elif c == "^" and at_start:
+            out.append("^")
+        elif c == "$" and (
+            i == n - 1 or word.startswith("\\)", i + 1) or word.startswith("\\|", i + 1)
+        ):
+            out.append("$")
+        elif c == "*" and not at_start:
+            if out[-1] != "*":  # a** is a* in grep, an error in Python
+                out.append("*")
+        elif c == ".":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _bracket(word: str, start: int) -> tuple[int | None, str]:
+    """A bracket expression at ``start``: (index after it, Python class), or (None, "")."""
+    i = start + 1
+    negate = i < len(word) and word[i] == "^"
+    if negate:
+        i += 1
+    parts: list[str] = []
+    first = True
+    while i < len(word):
+        c = word[i]
+        if c == "]" and not first:
+            body = "".join(parts)
+            return i + 1, f"[{'^' if negate else ''}{body}]"
+        if c == "[" and word.startswith("[:", i):
+            end = word.find(":]", i + 2)
+            if end > 0 and word[i + 2 : end] in _CLASSES:
+                parts.append(_CLASSES[word[i + 2 : end]])
+                i = end + 2
+                first = False
+                continue
+        if c == "-" and parts and i + 1 < len(word) and word[i + 1] != "]":
+            parts.append("-")
+        else:
+            parts.append(re.escape(c))
+        first = False
+        i += 1
+    return None, ""
+
+
+class Grep:
+    """``grep WORD`` for lines as bytes: ``grep.search(line)``, ``grep.anywhere(block)``."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        raw = word.encode()
+        self.literal: bytes | None = raw if not (_SPECIAL & set(word)) else None
+        if self.literal is None:
+            source = bre_to_python(word).encode()
+            try:
+                self._line = re.compile(source)
+                self._block = re.compile(source, re.MULTILINE)
+            except re.error as exc:
+                raise ValueError(
+                    f"{word!r} is not a regular expression grep reads: {exc}"
+                ) from None
+
+    def search(self, line: bytes) -> bool:
+        """Does one line (no newline) match, as ``grep WORD`` decides?"""
+        if self.literal is not None:
+            return self.literal in line
+        return self._line.search(line) is not None
+
+    def anywhere(self, block: bytes, start: int = 0, end: int | None = None) -> bool:
+        """Could any line of ``block[start:end]`` match? (False means surely none.)"""
+        end = len(block) if end is None else end
+        if self.literal is not None:
+            return block.find(self.literal, start, end) >= 0
+        return self._block.search(block, start, end) is not None
