@@ -51,11 +51,15 @@ def bre_to_python(word: str) -> str:
     i, n = 0, len(word)
     while i < n:
         c = word[i]
-        at_start = not out or out[-1] in ("(", "|", "^")
+        at_start = not out or out[-1] in ("(", "|")  # of the expression, a group, a branch
         if c == "\\" and i + 1 < n:
             nxt = word[i + 1]
             if nxt.isdigit() and nxt != "0":
                 out.append("\\" + nxt)  # back-reference
+            elif nxt in "+?{" and (at_start or out[-1] == "^"):
+                out.append(re.escape(nxt))  # nothing to repeat: grep takes it literally
+            elif nxt in "+?":
+                _quantifier(out, nxt)
             else:
                 out.append(_ESCAPES.get(nxt, re.escape(nxt)))
             i += 2
@@ -73,15 +77,23 @@ def bre_to_python(word: str) -> str:
             i == n - 1 or word.startswith("\\)", i + 1) or word.startswith("\\|", i + 1)
         ):
             out.append("$")
-        elif c == "*" and not at_start:
-            if out[-1] != "*":  # a** is a* in grep, an error in Python
-                out.append("*")
+        elif c == "*" and not at_start and out[-1] != "^":  # else a literal *
+            _quantifier(out, "*")
         elif c == ".":
             out.append(".")
         else:
             out.append(re.escape(c))
         i += 1
     return "".join(out)
+
+
+def _quantifier(out: list[str], q: str) -> None:
+    """Append ``q`` (``*``, ``+``, ``?``); a quantifier after one is an error in Python,
+    and in grep the two make one: a** and a\\+* are a*, a\\+\\+ is a+."""
+    if out[-1] in ("*", "+", "?"):
+        out[-1] = q if out[-1] == q else "*"
+    else:
+        out.append(q)
 
 
 def _bracket(word: str, start: int) -> tuple[int | None, str]:
