@@ -3,7 +3,9 @@
 - :mod:`.formats`: recognise one access-log line (old nginx-ingress, ingress-nginx,
   Traefik, BinderHub's own log) without being told which (pure).
 - :mod:`.specs`: a ``/build/<provider>/<spec>`` path to a repository, as BinderHub reads it (pure).
-- :mod:`.aggregate`: counts by repository, status, client and time bucket, in bounded memory.
+- :mod:`.grep`: ``--grep WORD`` as grep reads WORD (pure).
+- :mod:`.aggregate`: counts by repository, status, client and time bucket, in bounded memory;
+  whole blocks of lines at a time on the hot path.
 - :mod:`.detect`: which buckets are spikes, and who makes them (pure).
 - :mod:`.sources`: files, gzip, standard input, and pod logs through the Kubernetes API.
 - :mod:`.render`: the terminal report, JSON, and the HTML report.

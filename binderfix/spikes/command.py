@@ -1,4 +1,4 @@
-"""``binderfix spikes``: is there a spike to the /build API now, since when, and who makes it."""
+"""``binderfix spikes``: is there a spike to the /build API, since when, and who makes it."""
 
 from __future__ import annotations
 
@@ -8,22 +8,15 @@ import sys
 import click
 
 from binderfix.errors import BinderfixError
-from binderfix.report import (
-    EXIT_ERROR,
-    EXIT_FOUND,
-    EXIT_OK,
-    dump_json,
-    render_table,
-    use_colour,
-    write_text,
-)
+from binderfix.report import EXIT_ERROR, EXIT_FOUND, EXIT_OK, dump_json, use_colour, write_text
 from binderfix.spikes.detect import Rule
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_DEFAULT = Rule()
 
 
 def parse_duration(text: str, option: str) -> int:
-    """`90s`, `5m`, `1h`, `2d`, or plain seconds."""
+    """Seconds in ``90s``, ``5m``, ``1h``, ``2d`` or a plain number of seconds."""
     m = _DURATION.match(text.strip())
     if not m or int(m.group(1)) <= 0:
         raise BinderfixError(
@@ -33,68 +26,111 @@ def parse_duration(text: str, option: str) -> int:
 
 
 @click.command(
-    epilog=f"""\b
-Spike rule: {Rule.__doc__ or ""}
-\b
-Exit status: 0 no spike in the window, 1 spike found, 2 the logs could not be read."""
+    epilog="Spike rule: "
+    + _DEFAULT.describe()
+    + "\n\nThe count --grep prints is what `grep '/build' | grep WORD | wc -l` prints (WORD "
+    "read as grep reads it; lines compared as bytes, like grep -a), with the requests and "
+    "other lines behind it.\n\nExit status: 0 no spike in the window, 1 spike found, "
+    "2 the logs could not be read (a named file missing or cut short, the API unreachable, "
+    "no pod's log readable; a pod deleted while being read is only reported)."
 )
-@click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
+@click.argument("files", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False))
 @click.option(
     "-l",
     "--selector",
     default="component=controller",
     show_default=True,
-    help="Pods whose logs to read: the ingress controller's labels (ingress-nginx: "
-    "app.kubernetes.io/component=controller; Traefik: app.kubernetes.io/name=traefik).",
+    help="Pods whose logs to read, by label: the ingress controller's (old nginx-ingress "
+    "chart: component=controller; ingress-nginx: app.kubernetes.io/component=controller; "
+    "Traefik: app.kubernetes.io/name=traefik).",
 )
-@click.option("-n", "--namespace", help="Namespace of those pods (default: the context's).")
-@click.option("--context", help="kubeconfig context (default: the current one).")
-@click.option("--since", help="Only the last DURATION of pod logs (e.g. 1h, 30m).")
+@click.option("-n", "--namespace", help="Their namespace (default: the context's, else default).")
+@click.option(
+    "--context", help="kubeconfig context (default: the current one; KUBECONFIG is read)."
+)
+@click.option(
+    "-c", "--container", help="Container whose log to read (default: the pod's only one)."
+)
+@click.option(
+    "--since",
+    metavar="DURATION",
+    help="Look for spikes in the last DURATION (e.g. 1h, 30m): of pod logs, read that much "
+    "and --window buckets more for the baseline; of files, before their newest line.",
+)
 @click.option(
     "--bucket",
     default="1m",
     show_default=True,
-    help="Time bucket for the series and the spike rule.",
+    metavar="DURATION",
+    help="Time bucket of the series and of the spike rule.",
 )
 @click.option(
     "--grep",
     "word",
-    help="Also print what `grep '/build' | grep WORD | wc -l` prints, and the breakdown.",
+    metavar="WORD",
+    help="Also print the runbook's `grep '/build' | grep WORD | wc -l` and its breakdown.",
 )
-@click.option("--top", default=10, show_default=True, help="Repositories and clients to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--base-url",
+    default="/",
+    show_default=True,
+    help="BinderHub's base_url, if it is not served at the root (e.g. /binder/).",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Repositories and clients to list.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (keys in the README)."
+)
 @click.option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False),
-    help="Write a self-contained HTML report.",
+    help="Also write a self-contained HTML report (inline SVG chart, no network).",
 )
 @click.option(
-    "--k", "k", default=Rule.k, show_default=True, help="Spike rule: spreads above the baseline."
+    "--k",
+    "k",
+    default=_DEFAULT.k,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Spike rule: spreads above the baseline, at least.",
 )
 @click.option(
     "--ratio",
-    default=Rule.ratio,
+    default=_DEFAULT.ratio,
     show_default=True,
+    type=click.FloatRange(0),
     help="Spike rule: times the baseline, at least.",
 )
 @click.option(
     "--min-count",
-    default=Rule.min_count,
+    default=_DEFAULT.min_count,
     show_default=True,
-    help="Spike rule: requests per bucket, at least.",
+    type=click.IntRange(1),
+    help="Spike rule: requests in the bucket, at least.",
 )
 @click.option(
-    "--window", default=Rule.window, show_default=True, help="Spike rule: buckets of history."
+    "--window",
+    default=_DEFAULT.window,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Spike rule: buckets of history behind the baseline.",
 )
 def spikes(
     files: tuple[str, ...],
     selector: str,
     namespace: str | None,
     context: str | None,
+    container: str | None,
     since: str | None,
     bucket: str,
     word: str | None,
+    base_url: str,
     top: int,
     as_json: bool,
     html_file: str | None,
@@ -105,48 +141,62 @@ def spikes(
 ) -> None:
     """Spikes to the BinderHub /build API, from ingress controller logs.
 
-    With FILES (plain or gzip; - for standard input), reads those; otherwise reads the logs
-    of every pod matching --selector through the Kubernetes API, concurrently. Recognises
-    old nginx-ingress, ingress-nginx, Traefik and BinderHub's own log lines, line by line;
-    other lines are skipped and counted.
+    With FILES (plain or gzip; - for standard input, so that `kubectl logs ... |
+    binderfix spikes -` works), reads those; otherwise reads the log of every pod matching
+    --selector through the Kubernetes API, concurrently. Lines of the old nginx-ingress
+    chart, ingress-nginx, Traefik and BinderHub's own log are recognised one by one, in any
+    mix; lines mentioning /build that are none of these are skipped and counted.
     """
+    from functools import partial
+
     from binderfix.spikes.aggregate import Tally
     from binderfix.spikes.detect import find_spikes
+    from binderfix.spikes.detect import since as within
+    from binderfix.spikes.grep import Grep
     from binderfix.spikes.render import as_data, html_report, text_report
-    from binderfix.spikes.sources import tally_files, tally_large_file, tally_pods
+    from binderfix.spikes.sources import tally_files, tally_pods
 
     bucket_seconds = parse_duration(bucket, "--bucket")
-    grep = word.encode() if word else None
+    since_seconds = parse_duration(since, "--since") if since else None
+    if not base_url.startswith("/"):
+        raise BinderfixError(f"--base-url {base_url!r} must start with /", hint="e.g. /binder/")
+    rule = Rule(window=window, k=k, ratio=ratio, min_count=min_count)
+    try:
+        grep = Grep(word) if word else None
+    except ValueError as exc:
+        raise BinderfixError(f"--grep: {exc}", hint="quote the word as grep needs it") from None
+    new_tally = partial(Tally, bucket_seconds, grep, base_url)
     if files:
-        big = tally_large_file(files[0], bucket_seconds, grep) if len(files) == 1 else None
-        if big is not None:
-            counts = big
-        else:
-            tally = Tally(bucket_seconds, grep)
-            tally_files(files, tally)
-            counts = tally.counts
+        counts = tally_files(files, new_tally)
         source = ", ".join(files)
     else:
-        since_seconds = parse_duration(since, "--since") if since else None
         from binderfix.kube.client import connect
 
         cluster = connect(context=context, namespace=namespace)
-        counts = tally_pods(cluster, selector, since_seconds, bucket_seconds, grep)
-        source = f"pods {selector}"
-    if counts.lines == 0 and counts.sources_failed:
-        for src, why in sorted(counts.sources_failed.items()):
-            click.echo(f"binderfix spikes: {src}: {why}", err=True)
-        sys.exit(EXIT_ERROR)
-    windows = find_spikes(counts, Rule(window=window, k=k, ratio=ratio, min_count=min_count))
+        fetch = since_seconds + window * bucket_seconds if since_seconds else None
+        counts = tally_pods(cluster, selector, fetch, new_tally, container)
+        source = f"pods {selector} in namespace {cluster.namespace}"
+
+    # A named file that cannot be read in full is an error; a pod that goes away while
+    # being read is not (the summary names it), unless no pod could be read at all.
+    failed = counts.sources_failed
+    none_read = bool(failed) and len(failed) >= len(counts.sources)
+    unread = none_read or any(not name.startswith("pod/") for name in failed)
+    if unread:
+        for name, why in sorted(failed.items()):
+            click.echo(f"binderfix: error: {name}: {why}", err=True)
+        if none_read and counts.lines == 0:
+            sys.exit(EXIT_ERROR)
+    windows = within(find_spikes(counts, rule), counts, since_seconds)
     if html_file:
-        write_text(html_file, html_report(counts, windows, f"/build requests: {source}"))
+        title = f"/build requests: {source}"
+        write_text(
+            html_file, html_report(counts, windows, rule, title, since_seconds=since_seconds)
+        )
     if as_json:
-        click.echo(dump_json(as_data(counts, windows, top)))
+        click.echo(dump_json(as_data(counts, windows, rule, top, since_seconds)))
     else:
-        click.echo(text_report(counts, windows, use_colour(), top))
-        if word is not None:
-            click.echo(f"\ngrep '/build' | grep {word!r} | wc -l: {counts.grep_lines}")
-            rows = sorted(counts.grep_repos.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-            if rows:
-                click.echo(render_table(["REPOSITORY", "REQUESTS"], rows))
+        click.echo(text_report(counts, windows, rule, use_colour(), top, since_seconds))
+    if unread:
+        sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FOUND if windows else EXIT_OK)

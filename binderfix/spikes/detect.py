@@ -1,14 +1,9 @@
 """Which time buckets are spikes, and which repositories make them. Pure code.
 
-The rule, for the total and for each repository's own series alike: a bucket is a spike
-when its count is at least ``min_count``, at least ``ratio`` times the baseline, and above
-``baseline + k * spread``, where the baseline is the median of the previous ``window``
-buckets and the spread is the larger of 1.4826 * MAD (a robust standard deviation) and
-sqrt(baseline) (the Poisson noise of counts). Medians ignore the spike itself and a few
-earlier bursts; the sqrt term keeps a quiet, steady log from flagging its own noise. A
-repository that is a small share of the traffic is judged on its own series, so a burst
-that multiplies its rate is caught even when the total barely moves. Buckets with no
-request at all are gaps in the log, not history. Consecutive spike buckets make one window.
+See :class:`Rule` for the rule. It is applied to the total series and to each
+repository's own series, so a burst that multiplies one repository's rate is caught even
+when that repository is a small share of the traffic and the total barely moves.
+Consecutive spike buckets make one :class:`Window`.
 """
 
 from __future__ import annotations
@@ -23,35 +18,76 @@ from binderfix.spikes.aggregate import Counts
 
 @dataclass(frozen=True)
 class Rule:
-    window: int = 30  # buckets of history behind the baseline
-    min_history: int = 5  # buckets needed before anything can be a spike
+    """A bucket is a spike when its count n satisfies all of
+
+        n >= min_count,  n >= ratio * max(B, 1),
+        n > B + k * max(1.4826 * MAD, (sqrt(n) + sqrt(B)) / 2, 1)
+
+    where B is the median and MAD the median absolute deviation of the previous
+    ``window`` buckets (at least ``min_history`` of them). Only buckets holding some
+    request count as history: an empty bucket is a gap in the log, not a quiet minute.
+
+    The median ignores the spike itself and shorter earlier bursts (a burst longer than
+    half the window becomes the baseline); 1.4826 * MAD is a robust standard deviation;
+    (sqrt(n) + sqrt(B)) / 2 is the Poisson noise of counts, taken between the baseline and
+    the count (k of it is k/2 on the square-root scale, where Poisson counts have a
+    spread of one half), so that a steady log does not flag its own noise, small counts
+    included. ``ratio`` and ``min_count`` keep a quiet log's ups and downs from counting.
+    """
+
+    window: int = 30
+    min_history: int = 5
     k: float = 6.0
     ratio: float = 3.0
     min_count: int = 20
 
-    def is_spike(self, count: int, history: list[int]) -> tuple[bool, float]:
-        """(spike?, baseline) for one bucket given the buckets before it."""
-        if len(history) < self.min_history:
-            return False, 0.0
-        recent = history[-self.window :]
-        base = median(recent)
-        mad = median(abs(x - base) for x in recent)
-        spread = max(1.4826 * mad, math.sqrt(base), 1.0)
-        spike = (
-            count >= self.min_count
-            and count >= self.ratio * max(base, 1.0)
-            and count > base + self.k * spread
+    def describe(self) -> str:
+        """The rule with these knobs, in one paragraph for --help and reports."""
+        return (
+            f"a bucket is a spike when its count n is at least {self.min_count} (--min-count), "
+            f"at least {self.ratio:g} (--ratio) times the baseline B, and above "
+            f"B + {self.k:g} (--k) x max(1.4826 x MAD, (sqrt(n) + sqrt(B)) / 2, 1), "
+            "where B and MAD are the "
+            f"median and median absolute deviation of the previous {self.window} (--window) "
+            f"buckets that hold any request (at least {self.min_history}). Judged for the "
+            "total and for each repository's own series; consecutive spike buckets make one "
+            "window."
         )
-        return spike, float(base)
+
+    def baseline(self, history: list[int]) -> float | None:
+        """B for a bucket with this history (oldest first), or None if it is too short."""
+        recent = history[-self.window :]
+        if len(recent) < self.min_history:
+            return None
+        return float(median(recent))
+
+    def is_spike(self, count: int, history: list[int]) -> bool:
+        """Is ``count`` a spike after ``history`` (the counts of the buckets before it)?"""
+        if count < self.min_count:  # cheap, and true of most buckets
+            return False
+        recent = history[-self.window :]
+        if recent and count < self.ratio * max(min(recent), 1):  # B >= min: cheap too
+            return False
+        base = self.baseline(history)
+        if base is None or count < self.ratio * max(base, 1.0):
+            return False
+        recent = history[-self.window :]
+        mad = median(abs(x - base) for x in recent)
+        noise = (math.sqrt(count) + math.sqrt(base)) / 2
+        return count > base + self.k * max(1.4826 * mad, noise, 1.0)
 
 
 @dataclass
 class Window:
-    start: int  # epoch seconds, the first bucket's start
-    end: int  # the end of the last bucket
+    """Consecutive spike buckets: when, how many requests, and who made them."""
+
+    start: int  # epoch seconds: the first bucket's start
+    end: int  # the last bucket's end
     requests: int
-    baseline: float  # typical requests per bucket before it
-    repos: list[tuple[str, int, float]] = field(default_factory=list)  # (repo, requests, share)
+    baseline: float  # the total's usual requests per bucket before it
+    peak: int = 0  # requests in its busiest bucket
+    repos: list[tuple[str, int, float, float]] = field(default_factory=list)
+    # (repo, requests in the window, share of them, its usual requests per bucket before)
     flagged: list[str] = field(default_factory=list)  # repos whose own series spiked
 
 
@@ -65,58 +101,76 @@ def series(counts: Counts) -> list[tuple[int, int]]:
 
 
 def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
+    """The spike windows in ``counts``, oldest first."""
     rule = rule or Rule()
-    points = series(counts)
-    if not points:
+    live = sorted(b for b, n in counts.buckets.items() if n > 0)  # buckets with data
+    if not live:
         return []
-    # Buckets with no request at all are gaps in the log (a restart, a rotation, a stray
-    # timestamp), not quiet minutes: baselines are taken over buckets that hold data only.
-    live = [i for i, (_b, n) in enumerate(points) if n > 0]
     spiky: dict[int, set[str]] = {}
-    baselines: dict[int, float] = {}
+    totals = [counts.buckets[b] for b in live]
+    for i, n in enumerate(totals):
+        if rule.is_spike(n, totals[max(0, i - rule.window) : i]):
+            spiky.setdefault(live[i], set())
+    # Each repository on its own series; only buckets where it has min_count can spike.
+    position = {b: i for i, b in enumerate(live)}
+    per_repo: dict[str, list[int]] = {}
+    for bucket, repos in counts.bucket_repos.items():
+        for repo, n in repos.items():
+            if n >= rule.min_count:
+                per_repo.setdefault(repo, []).append(position[bucket])
+    empty: Counter[str] = Counter()
+    for repo, candidates in per_repo.items():
+        values = [counts.bucket_repos.get(b, empty).get(repo, 0) for b in live]
+        for i in candidates:
+            if rule.is_spike(values[i], values[max(0, i - rule.window) : i]):
+                spiky.setdefault(live[i], set()).add(repo)
+    return _windows(counts, rule, spiky, live, totals)
 
-    def scan(values: list[int], repo: str | None) -> None:
-        history: list[int] = []
-        for i in live:
-            bucket = points[i][0]
-            spike, base = rule.is_spike(values[i], history[-rule.window :])
-            if repo is None:
-                baselines[bucket] = base
-            if spike:
-                spiky.setdefault(bucket, set())
-                if repo is not None:
-                    spiky[bucket].add(repo)
-            history.append(values[i])
 
-    scan([n for _b, n in points], None)
-    # Each repository with enough traffic to matter, on its own series.
-    for repo, total in counts.repos.items():
-        if total >= rule.min_count:
-            scan(
-                [
-                    counts.bucket_repos[b].get(repo, 0) if b in counts.bucket_repos else 0
-                    for b, _n in points
-                ],
-                repo,
-            )
-    windows: list[Window] = []
+def _windows(
+    counts: Counts, rule: Rule, spiky: dict[int, set[str]], live: list[int], totals: list[int]
+) -> list[Window]:
     step = counts.bucket_seconds
+    position = {b: i for i, b in enumerate(live)}
+    windows: list[Window] = []
+    flagged: list[set[str]] = []
     for bucket in sorted(spiky):
+        n = counts.buckets[bucket]
         if windows and windows[-1].end == bucket:
             w = windows[-1]
             w.end = bucket + step
-        else:
-            w = Window(
-                start=bucket, end=bucket + step, requests=0, baseline=baselines.get(bucket, 0.0)
-            )
-            windows.append(w)
-        w.requests += counts.buckets.get(bucket, 0)
-        w.flagged = sorted(set(w.flagged) | spiky[bucket])
-    for w in windows:
+            w.requests += n
+            w.peak = max(w.peak, n)
+            flagged[-1] |= spiky[bucket]
+            continue
+        i = position[bucket]
+        base = rule.baseline(totals[max(0, i - rule.window) : i]) or 0.0
+        windows.append(Window(start=bucket, end=bucket + step, requests=n, baseline=base, peak=n))
+        flagged.append(set(spiky[bucket]))
+    for w, names in zip(windows, flagged, strict=True):
         in_window: Counter[str] = Counter()
         for bucket in range(w.start, w.end, step):
             in_window.update(counts.bucket_repos.get(bucket, {}))
+        before = live[max(0, position[w.start] - rule.window) : position[w.start]]
+        top = sorted(in_window.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         w.repos = [
-            (repo, n, n / w.requests if w.requests else 0.0) for repo, n in in_window.most_common(5)
+            (
+                repo,
+                n,
+                n / w.requests if w.requests else 0.0,
+                float(median([counts.bucket_repos[b].get(repo, 0) for b in before]))
+                if before
+                else 0.0,
+            )
+            for repo, n in top
         ]
+        w.flagged = sorted(names)
     return windows
+
+
+def since(windows: list[Window], counts: Counts, seconds: int | None) -> list[Window]:
+    """The windows that reach into the last ``seconds`` of the log (all if None)."""
+    if not seconds or not counts.buckets:
+        return windows
+    cutoff = max(counts.buckets) + counts.bucket_seconds - seconds
+    return [w for w in windows if w.end > cutoff]

@@ -1,170 +1,310 @@
-"""The spikes report: for a terminal, as JSON, and as a self-contained HTML page."""
+"""The spikes report: for a terminal, as JSON, and as a self-contained HTML page.
+
+JSON keys (``binderfix spikes --json``), in a fixed order:
+
+- ``lines``: lines read; ``build_lines``: of them, lines holding ``/build`` anywhere (what
+  ``grep '/build' | wc -l`` prints); ``build_requests``: ``/build/<provider>/<spec>``
+  requests counted; ``grep_lines``: the runbook's count for ``--grep`` (else
+  ``build_lines``); ``grep``: with ``--grep``, ``{word, lines, repositories, other}``, the
+  breakdown behind that count;
+- ``first``, ``last``: the span of the buckets (UTC, ``YYYY-MM-DD HH:MM``);
+  ``bucket_seconds``; ``since_seconds``: spikes looked for in that last span (or null);
+- ``rule``: the spike rule's knobs and its text;
+- ``skipped``: reason -> lines mentioning ``/build/`` that were not counted;
+  ``sources``: what was read; ``sources_failed``: source -> why it stopped;
+- ``formats``: log format -> requests; ``repositories``: the top ``--top``, each
+  ``{repo, requests, share, refs}``; ``statuses``: status -> requests; ``clients``: the
+  top ``--top`` ``{client, requests}``; ``clients_folded``: requests of rare clients not
+  kept (past 200,000 distinct);
+- ``series``: every bucket ``{start, requests, spike}``;
+- ``spikes``: windows ``{start, end, requests, peak, baseline_per_bucket, flagged,
+  repositories: [{repo, requests, share, baseline_per_bucket}]}``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from typing import Any
 
 from binderfix.report import paint, render_table
 from binderfix.spikes.aggregate import Counts
-from binderfix.spikes.detect import Window, series
+from binderfix.spikes.detect import Rule, Window, series
+from binderfix.spikes.specs import printable
 
-BLOCKS = " ▁▂▃▄▅▆▇█"
+BLOCKS = "▁▂▃▄▅▆▇█"
 
 
-def _when(epoch: int) -> str:
+def when(epoch: int) -> str:
+    """``YYYY-MM-DD HH:MM`` in UTC."""
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def as_data(counts: Counts, windows: list[Window], top: int = 10) -> dict[str, Any]:
-    """The JSON document (keys documented in the README); deterministic order."""
+def _text(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else printable(raw.decode("utf-8", "replace"))
+
+
+def _top(counter: dict[Any, int], n: int) -> list[tuple[Any, int]]:
+    """The ``n`` largest, ties in name order (deterministic), without sorting them all."""
+    items: Any = counter.items()
+    if len(counter) > 4 * n:
+        floor = heapq.nlargest(n, counter.values())[-1]
+        items = [kv for kv in items if kv[1] >= floor]
+    return sorted(items, key=lambda kv: (-kv[1], str(kv[0])))[:n]
+
+
+def _span(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def as_data(
+    counts: Counts,
+    windows: list[Window],
+    rule: Rule,
+    top: int = 10,
+    since_seconds: int | None = None,
+) -> dict[str, Any]:
+    """The JSON document (keys in this module's docstring)."""
     points = series(counts)
-    return {
+    step = counts.bucket_seconds
+    spiky = {b for w in windows for b in range(w.start, w.end, step)}
+    data: dict[str, Any] = {
         "lines": counts.lines,
+        "build_lines": counts.build_lines,
         "build_requests": counts.build_requests,
         "grep_lines": counts.grep_lines,
-        "bucket_seconds": counts.bucket_seconds,
-        "first": _when(points[0][0]) if points else None,
-        "last": _when(points[-1][0] + counts.bucket_seconds) if points else None,
+        "bucket_seconds": step,
+        "since_seconds": since_seconds,
+        "first": when(points[0][0]) if points else None,
+        "last": when(points[-1][0] + step) if points else None,
+        "rule": {
+            "window": rule.window,
+            "min_history": rule.min_history,
+            "k": rule.k,
+            "ratio": rule.ratio,
+            "min_count": rule.min_count,
+            "text": rule.describe(),
+        },
         "skipped": dict(sorted(counts.skipped.items())),
+        "sources": list(counts.sources),
         "sources_failed": dict(sorted(counts.sources_failed.items())),
         "formats": dict(sorted(counts.formats.items())),
         "repositories": [
-            {"repo": r, "requests": n, "refs": len(counts.refs[r])}
-            for r, n in sorted(counts.repos.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+            {
+                "repo": r,
+                "requests": n,
+                "share": round(n / counts.build_requests, 4),
+                "refs": len(counts.refs.get(r, ())),
+            }
+            for r, n in _top(counts.repos, top)
         ],
         "statuses": {str(s): n for s, n in sorted(counts.statuses.items())},
-        "clients": [
-            {"client": c, "requests": n}
-            for c, n in sorted(counts.clients.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-        ],
-        "series": [{"start": _when(b), "requests": n} for b, n in points],
+        "clients": [{"client": _text(c), "requests": n} for c, n in _top(counts.clients, top)],
+        "clients_folded": counts.clients_folded,
+        "series": [{"start": when(b), "requests": n, "spike": b in spiky} for b, n in points],
         "spikes": [
             {
-                "start": _when(w.start),
-                "end": _when(w.end),
+                "start": when(w.start),
+                "end": when(w.end),
                 "requests": w.requests,
+                "peak": w.peak,
                 "baseline_per_bucket": round(w.baseline, 1),
                 "flagged": w.flagged,
                 "repositories": [
-                    {"repo": r, "requests": n, "share": round(s, 3)} for r, n, s in w.repos
+                    {
+                        "repo": r,
+                        "requests": n,
+                        "share": round(s, 3),
+                        "baseline_per_bucket": round(b, 1),
+                    }
+                    for r, n, s, b in w.repos
                 ],
             }
             for w in windows
         ],
     }
+    if counts.grep_word is not None:
+        data["grep"] = {
+            "word": counts.grep_word,
+            "lines": counts.grep_lines,
+            "repositories": [{"repo": r, "lines": n} for r, n in _top(counts.grep_repos, top)],
+            "other": dict(sorted(counts.grep_other.items())),
+        }
+    return data
 
 
 def text_report(
-    counts: Counts, windows: list[Window], colour: bool, top: int = 10, rows: int = 48
+    counts: Counts,
+    windows: list[Window],
+    rule: Rule,
+    colour: bool,
+    top: int = 10,
+    since_seconds: int | None = None,
+    width: int = 60,
 ) -> str:
-    data = as_data(counts, windows, top)
+    """What a person reads in a terminal: summary, top repositories, chart, spikes."""
+    data = as_data(counts, windows, rule, top, since_seconds)
+    span = f", {data['first']} to {data['last']} UTC" if data["first"] else ""
     out = [
-        f"{counts.lines} lines, {counts.build_requests} /build requests"
-        + (f", {data['first']} to {data['last']} UTC" if data["first"] else "")
+        f"{counts.lines} lines, {counts.build_lines} mention /build, "
+        f"{counts.build_requests} /build requests{span}"
     ]
-    if counts.skipped or counts.sources_failed:
-        parts = [f"{n} {why}" for why, n in sorted(counts.skipped.items())]
-        parts += [f"{src}: {why}" for src, why in sorted(counts.sources_failed.items())]
-        out.append("skipped: " + "; ".join(parts))
-    if not counts.build_requests:
-        return "\n".join(out + ["no /build requests found"])
-    out += [
-        "",
-        render_table(
-            ["REPOSITORY", "REQUESTS", "SHARE", "REFS"],
-            [
-                [
-                    r["repo"],
-                    r["requests"],
-                    f"{r['requests'] / counts.build_requests:.0%}",
-                    r["refs"],
-                ]
-                for r in data["repositories"]
-            ],
-        ),
-    ]
-    statuses = ", ".join(f"{s}: {n}" for s, n in data["statuses"].items())
-    clients = ", ".join(f"{c['client']} ({c['requests']})" for c in data["clients"][:3])
-    out += ["", f"status codes: {statuses}", f"top clients: {clients}", ""]
-    out += _chart(counts, windows, colour, rows)
-    if windows:
+    if counts.skipped:
+        out.append(
+            "skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(counts.skipped.items()))
+        )
+    for source, why in sorted(counts.sources_failed.items()):
+        out.append(paint(f"not read in full: {source}: {why}", "yellow", colour))
+    if counts.build_requests:
+        out += ["", _repositories_table(counts, data)]
+        total = counts.build_requests
+        statuses = ", ".join(f"{s} ({n / total:.0%})" for s, n in data["statuses"].items())
+        clients = ", ".join(f"{c['client']} ({c['requests']})" for c in data["clients"][:3])
+        out += ["", f"status codes: {statuses}", f"top clients: {clients}", ""]
+        out += chart(counts, windows, colour, width)
         out.append("")
-        for w in windows:
-            who = ", ".join(f"{r} {s:.0%}" for r, _n, s in w.repos[:3])
-            out.append(
-                paint(
-                    f"SPIKE {_when(w.start)} to {_when(w.end)} UTC: {w.requests} requests "
-                    f"(baseline {w.baseline:.0f} per bucket): {who}",
-                    "red",
-                    colour,
-                )
-            )
+        out += _spike_lines(windows, counts, colour, since_seconds)
     else:
-        out.append("no spike")
+        out.append("no /build requests found")
+    if counts.grep_word is not None:
+        out += ["", *grep_lines(counts, top)]
     return "\n".join(out)
 
 
-def _chart(counts: Counts, windows: list[Window], colour: bool, rows: int) -> list[str]:
-    """The whole span in at most ``rows`` rows (buckets folded together), spikes marked."""
+def _repositories_table(counts: Counts, data: dict[str, Any]) -> str:
+    rows = [
+        [r["repo"], r["requests"], f"{r['share']:.0%}", r["refs"]] for r in data["repositories"]
+    ]
+    table = render_table(["REPOSITORY", "REQUESTS", "SHARE", "REFS"], rows)
+    rest = len(counts.repos) - len(rows)
+    return table + (f"\n... and {rest} more repositories" if rest > 0 else "")
+
+
+def _spike_lines(
+    windows: list[Window], counts: Counts, colour: bool, since_seconds: int | None
+) -> list[str]:
+    per = _span(counts.bucket_seconds)
+    scope = f" in the last {_span(since_seconds)}" if since_seconds else ""
+    if not windows:
+        return [paint(f"no spike{scope}", "green", colour)]
+    out = []
+    for w in windows:
+        who = ", ".join(f"{r} {s:.0%} (usually {b:g}/{per})" for r, _n, s, b in w.repos[:3])
+        out.append(
+            paint(
+                f"SPIKE {when(w.start)} to {when(w.end)[11:]} UTC: {w.requests} requests, "
+                f"peak {w.peak}/{per} against {w.baseline:g}/{per} before: {who}",
+                "red",
+                colour,
+            )
+        )
+        if w.flagged:
+            out.append(f"  spiking on their own: {', '.join(w.flagged)}")
+    return out
+
+
+def grep_lines(counts: Counts, top: int = 10) -> list[str]:
+    """The runbook's number for ``--grep WORD`` and what the lines behind it are."""
+    word = counts.grep_word
+    out = [f"grep '/build' | grep {word!r} | wc -l: {counts.grep_lines}"]
+    rows: list[list[Any]] = [[r, n] for r, n in _top(counts.grep_repos, top)]
+    rest = sum(counts.grep_repos.values()) - sum(n for _r, n in rows)
+    if rest:
+        rows.append(["(other repositories)", rest])
+    rows += [[f"({why})", n] for why, n in sorted(counts.grep_other.items())]
+    if rows:
+        out.append(render_table(["OF WHICH", "LINES"], rows))
+    return out
+
+
+def chart(counts: Counts, windows: list[Window], colour: bool, width: int = 60) -> list[str]:
+    """The series as rows of unicode blocks, one character per bucket (several when the
+    span is long), spike buckets marked with ``^`` beneath and in red."""
     points = series(counts)
-    per_row = -(-len(points) // rows)  # ceiling division
+    if not points:
+        return []
+    step = counts.bucket_seconds
+    per = max(1, -(-len(points) // (width * 24)))  # at most 24 rows
     folded = [
-        (points[i][0], sum(n for _b, n in points[i : i + per_row]))
-        for i in range(0, len(points), per_row)
+        (points[i][0], sum(n for _b, n in points[i : i + per])) for i in range(0, len(points), per)
     ]
-    span = counts.bucket_seconds * per_row
-    peak = max(n for _b, n in folded) or 1
-    width = 50
-    lines = [
-        f"requests per {span}s ({per_row} bucket{'s' if per_row > 1 else ''} a row), peak {peak}:"
+    spiky = [
+        any(w.start < start + step * per and start < w.end for w in windows) for start, _n in folded
     ]
-    for start, n in folded:
-        full, part = divmod(n * width * 8 // peak, 8)
-        bar = "█" * full + (BLOCKS[part] if part else "")
-        spike = any(w.start < start + span and start < w.end for w in windows)
-        line = f"{_when(start)[11:]} {n:>7} {bar}" + ("  ◀ spike" if spike else "")
-        lines.append(paint(line, "red", colour) if spike else line)
+    peak_at, peak = max(folded, key=lambda p: p[1])
+    unit = _span(step * per)
+    lines = [f"requests per {unit} (a character each), peak {peak} at {when(peak_at)} UTC:"]
+    for row in range(0, len(folded), width):
+        cells, marks = [], []
+        for (_start, n), spike in zip(
+            folded[row : row + width], spiky[row : row + width], strict=True
+        ):
+            level = BLOCKS[min(len(BLOCKS) - 1, n * len(BLOCKS) // (peak + 1))] if n else " "
+            cells.append(paint(level, "red", colour) if spike else level)
+            marks.append("^" if spike else " ")
+        lines.append(f"{when(folded[row][0])[5:]} {''.join(cells)}")
+        if any(spiky[row : row + width]):
+            lines.append(" " * 12 + "".join(marks).rstrip())
     return lines
 
 
-def html_report(counts: Counts, windows: list[Window], title: str) -> str:
-    """A page with everything inline (SVG chart, CSS): it opens with no network."""
+def html_report(
+    counts: Counts,
+    windows: list[Window],
+    rule: Rule,
+    title: str,
+    top: int = 20,
+    since_seconds: int | None = None,
+) -> str:
+    """A page with everything inline (SVG chart, CSS, no script): it opens with no network."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("binderfix.spikes", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("binderfix.spikes", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
     )
-    data = as_data(counts, windows, top=20)
+    data = as_data(counts, windows, rule, top, since_seconds)
     points = series(counts)
-    width, height, pad = 900, 260, 40
-    peak = max((n for _b, n in points), default=1) or 1
-    step = (width - 2 * pad) / max(len(points) - 1, 1)
-    xy = [
-        (pad + i * step, height - pad - n * (height - 2 * pad) / peak)
-        for i, (_b, n) in enumerate(points)
-    ]
+    width, height, pad = 960, 280, 44
+    peak = max((n for _b, n in points), default=0) or 1
+    step = (width - 2 * pad) / max(len(points), 1)
     first = points[0][0] if points else 0
     bucket = counts.bucket_seconds
+
+    def x(epoch: int) -> float:
+        return pad + (epoch - first) / bucket * step
+
+    def y(n: int) -> float:
+        return height - pad - n * (height - 2 * pad) / peak
+
+    line = " ".join(f"{x(b) + step / 2:.1f},{y(n):.1f}" for b, n in points)
+    area = f"{pad:.1f},{y(0):.1f} {line} {width - pad:.1f},{y(0):.1f}" if points else ""
     bands = [
         {
-            "x": pad + (w.start - first) / bucket * step,
-            "w": max(step * (w.end - w.start) / bucket, 2),
-            "label": f"{_when(w.start)[11:]} to {_when(w.end)[11:]}",
+            "x": round(x(w.start), 1),
+            "w": round(max(step * (w.end - w.start) / bucket, 2.0), 1),
+            "label": f"spike {when(w.start)[11:]} to {when(w.end)[11:]} UTC: {w.requests} requests",
         }
         for w in windows
+    ]
+    ticks = [
+        {"x": round(x(b) + step / 2, 1), "label": when(b)[5:]}
+        for b, _n in points[:: max(1, len(points) // 8)]
     ]
     return env.get_template("report.html.j2").render(
         title=title,
         data=data,
-        polyline=" ".join(f"{x:.1f},{y:.1f}" for x, y in xy),
+        line=line,
+        area=area,
         bands=bands,
+        ticks=ticks,
         width=width,
         height=height,
         pad=pad,
         peak=peak,
-        ticks=[
-            {"x": x, "label": _when(b)[11:]}
-            for (x, _y), (b, _n) in list(zip(xy, points, strict=True))[:: max(1, len(points) // 8)]
-        ],
+        y_mid=round(y(peak // 2), 1),
+        peak_half=peak // 2,
     )

@@ -1,29 +1,38 @@
-"""Where log lines come from: files (plain or gzip), standard input, or pods' logs.
+"""Where log bytes come from: files (plain or gzip), standard input, or pods' logs.
 
-Pod logs are read through the Kubernetes API concurrently, one thread per pod, each
-streaming into its own tally; a pod that vanishes while being read is named in the
-summary, and what was read from the others still counts.
+Files are read in big binary reads; a big plain file is cut at newlines into one range per
+core, each counted in its own process. Pod logs are read through the Kubernetes API
+concurrently, one thread per pod, each streaming into its own tally. A source that fails
+part-way is named in the summary and what was read of it still counts.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
-import multiprocessing
 import os
+import pickle
 import sys
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from binderfix.errors import BinderfixError
-from binderfix.kube.client import Cluster
-from binderfix.spikes.aggregate import Counts, Tally
+from binderfix.spikes.aggregate import CHUNK, Counts, Tally
 
-CHUNK = 1 << 20
+if TYPE_CHECKING:
+    from binderfix.kube.client import Cluster
+
+PARALLEL_FROM = 32 << 20  # a plain file this large is split across the machine's cores
+GZIP_MAGIC = b"\x1f\x8b"
+_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
+
+# A Tally for a source: the command's options, bound once.
+NewTally = Callable[[], Tally]
 
 
-def _open(name: str) -> IO[bytes]:
+def open_log(name: str) -> IO[bytes]:
+    """A file, or ``-`` for standard input, decompressed if it starts with gzip's magic."""
     if name == "-":
         raw: IO[bytes] = sys.stdin.buffer
     else:
@@ -34,131 +43,228 @@ def _open(name: str) -> IO[bytes]:
                 f"cannot read {name}: {exc.strerror}",
                 hint="name log files, or - for standard input",
             ) from None
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if head == b"\x1f\x8b":
+    peek = getattr(raw, "peek", None)
+    head = peek(2)[:2] if peek else b""
+    if head == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw
 
 
-def lines_of(stream: IO[bytes]) -> Iterator[bytes]:
-    """Lines of a binary stream in big reads; a final line without newline counts too."""
-    reader = (
-        io.BufferedReader(stream, CHUNK) if not isinstance(stream, io.BufferedReader) else stream
-    )
-    yield from reader
+def tally_stream(stream: IO[bytes], tally: Tally) -> None:
+    """Feed a binary stream to ``tally`` in big reads; a gzip file in what each read
+    inflates, so that one cut short still gives everything before the cut."""
+    if isinstance(stream, gzip.GzipFile):
+        _pump(stream.read1, tally)
+        return
+    while True:
+        data = stream.read(CHUNK)
+        if not data:
+            return
+        tally.feed(data)
 
 
-PARALLEL_FROM = 32 << 20  # a plain file this large is split across the machine's cores
+def _pump(read1: Callable[[int], bytes], tally: Tally) -> None:
+    """Feed what ``read1`` returns (whatever is there, a little at a time) in pieces of a
+    megabyte or more; if a read fails, what came before it is fed all the same."""
+    pending: list[bytes] = []
+    size = 0
+    try:
+        while data := read1(CHUNK):
+            pending.append(data)
+            size += len(data)
+            if size >= 1 << 20:
+                tally.feed(b"".join(pending))
+                pending, size = [], 0
+    finally:
+        if pending:
+            tally.feed(b"".join(pending))
 
 
-def _ranges(path: str, parts: int) -> list[tuple[int, int]]:
-    """Byte ranges of a file, cut just after a newline, so no line is split."""
+def tally_files(names: Iterable[str], new_tally: NewTally) -> Counts:
+    """Count the named files (``-``: standard input) one after another, each in its own
+    tally (a line never runs from one file into the next); a big plain file on all cores."""
+    total = new_tally().close()
+    for name in names:
+        split = _tally_in_parallel(name, new_tally)
+        if split is not None:
+            split.sources.append(name)
+            total.merge(split)
+            continue
+        tally = new_tally()
+        try:
+            stream = open_log(name)
+        except BinderfixError as exc:
+            counts = tally.close()
+            counts.sources.append(name)
+            counts.sources_failed[name] = exc.message
+            total.merge(counts)
+            continue
+        failed = None
+        try:
+            tally_stream(stream, tally)
+        except _READ_ERRORS as exc:
+            failed = f"read stopped: {exc}"
+        finally:
+            if name != "-":
+                stream.close()
+        counts = tally.close()
+        counts.sources.append(name)
+        if failed:
+            counts.sources_failed[name] = failed
+        total.merge(counts)
+    return total
+
+
+def _ranges(path: str, parts: int, first: float = 1.0) -> list[tuple[int, int]]:
+    """Byte ranges of a file, cut just after a newline, so that no line is split; the
+    first ``first`` times the size of the others."""
     size = os.path.getsize(path)
+    share = size / (parts - 1 + first)
     cuts = [0]
     with open(path, "rb") as fh:
         for i in range(1, parts):
-            fh.seek(size * i // parts)
+            fh.seek(max(int(share * (first + i - 1)) - 1, cuts[-1]))
             fh.readline()
             cuts.append(max(fh.tell(), cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def _until(lines: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Lines until ``size`` bytes have been read (a range ends just after a newline)."""
-    for line in lines:
-        if size <= 0:
-            return
-        size -= len(line)
-        yield line
-
-
-def _tally_range(args: tuple[str, int, int, int, bytes | None]) -> Counts:
-    path, start, end, bucket, grep = args
-    tally = Tally(bucket, grep)
-    with open(path, "rb") as fh:
+def _tally_range(args: tuple[str, int, int, NewTally]) -> Counts:
+    path, start, end, new_tally = args
+    tally = new_tally()
+    with open(path, "rb", buffering=0) as fh:
         fh.seek(start)
-        tally.feed_lines(_until(io.BufferedReader(fh, CHUNK), end - start))  # type: ignore[arg-type]
-    return tally.counts
+        left = end - start
+        while left > 0:
+            data = fh.read(min(CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            tally.feed(data)
+    return tally.close()
 
 
-def tally_large_file(path: str, bucket: int, grep: bytes | None) -> Counts | None:
-    """Tally a big plain file in one process per core; None if it is not worth it."""
-    workers = os.cpu_count() or 1
-    if workers < 2 or not os.path.isfile(path) or os.path.getsize(path) < PARALLEL_FROM:
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _tally_in_parallel(path: str, new_tally: NewTally) -> Counts | None:
+    """Count a big plain file on every core: a forked process per range but the first,
+    which this one counts; None if it is not worth it (small, gzip, no fork)."""
+    workers = _cores()
+    if workers < 2 or not hasattr(os, "fork") or path == "-" or not os.path.isfile(path):
+        return None
+    if os.path.getsize(path) < PARALLEL_FROM:
         return None
     with open(path, "rb") as fh:
-        if fh.read(2) == b"\x1f\x8b":
+        if fh.read(2) == GZIP_MAGIC:
             return None  # gzip cannot be read from the middle
-    total = Counts(bucket_seconds=bucket)
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for counts in pool.map(
-            _tally_range, [(path, a, b, bucket, grep) for a, b in _ranges(path, workers)]
-        ):
-            total.merge(counts)
+    # This process takes the first range, a little larger: the others are sent to it by
+    # the time it is done with its own.
+    ranges = _ranges(path, workers, first=1.1)
+    children = [_fork_range(path, a, b, new_tally) for a, b in ranges[1:]]
+    total = _tally_range((path, *ranges[0], new_tally))
+    for (a, b), (pid, pipe) in zip(ranges[1:], children, strict=True):
+        with os.fdopen(pipe, "rb") as fh:
+            data = fh.read()
+        _pid, status = os.waitpid(pid, 0)
+        counts = pickle.loads(data) if status == 0 and data else None
+        if not isinstance(counts, Counts):  # the child failed: count its range here
+            counts = _tally_range((path, a, b, new_tally))
+        total.merge(counts)
     return total
 
 
-def tally_files(names: Iterable[str], tally: Tally) -> None:
-    for name in names:
-        stream = _open(name)
-        try:
-            tally.feed_lines(lines_of(stream))
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            tally.counts.sources_failed[name] = f"read stopped: {exc}"
-        finally:
-            if name != "-":
-                stream.close()
+def _fork_range(path: str, start: int, end: int, new_tally: NewTally) -> tuple[int, int]:
+    """(pid, read end of a pipe) of a child counting ``path[start:end]`` into the pipe."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read
+    code = 1
+    try:  # the child: count, send, and leave without running the parent's exit handlers
+        os.close(read)
+        data = pickle.dumps(_tally_range((path, start, end, new_tally)), pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write, "wb") as fh:
+            fh.write(data)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def tally_pods(
-    cluster: Cluster, selector: str, since_seconds: int | None, bucket: int, grep: bytes | None
+    cluster: Cluster,
+    selector: str,
+    since_seconds: int | None,
+    new_tally: NewTally,
+    container: str | None = None,
 ) -> Counts:
-    """Read every matching pod's log through the API, concurrently, into one Counts."""
+    """Read the log of every pod matching ``selector`` through the API, concurrently.
+
+    Raises BinderfixError if the pods cannot be listed or none match; a pod whose log
+    cannot be read, or stops part-way (deleted while being read, say), is named in
+    ``sources_failed`` and what was read of it counts.
+    """
     import json
 
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
     from binderfix.kube.client import api_errors
 
-    with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
-        response = cluster.core.list_namespaced_pod(
-            cluster.namespace, label_selector=selector, _preload_content=False
+    core = cluster.core
+    where = f"in namespace {cluster.namespace!r}"
+    with api_errors(f"listing pods with {selector!r} {where}"):
+        response = core.list_namespaced_pod(  # type: ignore[attr-defined]
+            cluster.namespace,
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=(10, 60),
         )
-    pods = [p["metadata"]["name"] for p in json.loads(response.data).get("items") or []]
+        pods = sorted(p["metadata"]["name"] for p in json.loads(response.data).get("items") or [])
     if not pods:
         raise BinderfixError(
-            f"no pods match {selector!r} in namespace {cluster.namespace!r}",
-            hint="pass the ingress controller's labels with --selector, and --namespace",
+            f"no pods match {selector!r} {where}",
+            hint="the ingress controller's labels: -l app.kubernetes.io/component=controller "
+            "(ingress-nginx), -l app.kubernetes.io/name=traefik; and its --namespace",
         )
 
     def read(pod: str) -> Counts:
-        tally = Tally(bucket, grep)
-        kwargs = {"since_seconds": since_seconds} if since_seconds else {}
+        tally = new_tally()
+        source = f"pod/{pod}"
+        failed = None
+        kwargs: dict[str, object] = {"_preload_content": False, "_request_timeout": (10, 300)}
+        if since_seconds:
+            kwargs["since_seconds"] = since_seconds
+        if container:
+            kwargs["container"] = container
         try:
-            stream = cluster.core.read_namespaced_pod_log(
-                pod, cluster.namespace, _preload_content=False, **kwargs
-            )
-            pending = b""
-            for chunk in stream.stream(CHUNK):
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    tally.feed(line)
-            if pending:
-                tally.feed(pending)
+            stream = core.read_namespaced_pod_log(pod, cluster.namespace, **kwargs)  # type: ignore[attr-defined]
+            try:
+                _pump(stream.read1, tally)
+            finally:
+                stream.release_conn()
         except ApiException as exc:
-            tally.counts.sources_failed[f"pod/{pod}"] = (
-                "gone while being read"
+            failed = (
+                "gone while being read (404)"
                 if exc.status == 404
-                else (f"API answered {exc.status} {exc.reason}")
+                else f"the API answered {exc.status} {exc.reason}"
             )
-        except OSError as exc:
-            tally.counts.sources_failed[f"pod/{pod}"] = f"read stopped: {exc}"
-        return tally.counts
+        except (HTTPError, OSError) as exc:
+            failed = f"read stopped: {type(exc).__name__}"
+        counts = tally.close()
+        counts.sources.append(source)
+        if failed:
+            counts.sources_failed[source] = failed
+        return counts
 
-    total = Counts(bucket_seconds=bucket)
+    total = new_tally().close()
     with ThreadPoolExecutor(max_workers=min(8, len(pods))) as pool:
-        for counts in pool.map(read, sorted(pods)):
+        for counts in pool.map(read, pods):
             total.merge(counts)
     return total

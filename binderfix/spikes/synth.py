@@ -91,9 +91,10 @@ def format_line(
             f'{client} - - [{clf}] "GET {path} HTTP/1.1" {status} 612 "-" "{agent}" 1042 '
             f'"prod-binder@kubernetes" "http://10.12.0.184:8585" 4ms'
         )
-    if fmt == "binderhub":
+    if fmt == "binderhub":  # binderhub/log.py: info below 400, warning below 500, else error
         stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        return f"[I {stamp} BinderHub log:135] {status} GET {path} (anon@{client}) 12.34ms"
+        level = "I" if status < 400 else "W" if status < 500 else "E"
+        return f"[{level} {stamp} BinderHub log:135] {status} GET {path} (@{client}) 12.34ms"
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -102,7 +103,7 @@ def generate(
     start: dt.datetime | None = None,
     minutes: int = 120,
     builds_per_minute: int = 20,
-    burst: Burst | None = Burst(),
+    burst: Burst | None = BURST,
     seed: int = 0,
     other_per_build: int = 2,
 ) -> Iterator[str]:
@@ -113,24 +114,36 @@ def generate(
     weights = [1 / (rank + 1) for rank in range(len(REPOS))]  # Zipf-like popularity
     for minute in range(minutes):
         builds = _poisson(rng, builds_per_minute)
-        paths = [
-            f"/build/{repo}/{rng.choice(REFS)}" for repo in rng.choices(REPOS, weights, k=builds)
-        ]
+        paths = [_build_path(rng, repo) for repo in rng.choices(REPOS, weights, k=builds)]
         if burst and burst.start_minute <= minute < burst.start_minute + burst.minutes:
-            paths += [
-                f"/build/{burst.repo}/{rng.choice(REFS)}"
-                for _ in range(_poisson(rng, burst.per_minute))
-            ]
+            paths += [_build_path(rng, burst.repo) for _ in range(_poisson(rng, burst.per_minute))]
         paths += [rng.choice(OTHER_PATHS) for _ in range(len(paths) * other_per_build)]
         seconds = sorted(rng.random() * 60 for _ in paths)
         rng.shuffle(paths)
         base = start + dt.timedelta(minutes=minute)
         for offset, path in zip(seconds, paths, strict=True):
+            if path.startswith("/build/") and fmt != "nginx-ingress":  # BinderHub >= 1.0
+                path += "?build_token=" + _token(rng, fmt)
             status = 200 if rng.random() > 0.02 else rng.choice([404, 429, 500])
             client = f"10.{rng.randrange(1, 4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
             yield format_line(
                 fmt, base + dt.timedelta(seconds=offset), client, path, status, rng.choice(AGENTS)
             )
+
+
+def _token(rng: random.Random, fmt: str) -> str:
+    """A build token as the page passes it (a JWT); BinderHub's own log scrubs it."""
+    if fmt == "binderhub":
+        return "[secret]"
+    return "eyJhbGciOiJIUzI1NiJ9.eyJ2IjoxfQ." + f"{rng.getrandbits(128):032x}"
+
+
+def _build_path(rng: random.Random, repo: str) -> str:
+    """A /build/ path for ``repo``; records (DOIs, datasets) have no ref, as BinderHub's
+    page builds them."""
+    if repo.split("/", 1)[0] in ("zenodo", "figshare", "dataverse", "hydroshare", "ckan"):
+        return f"/build/{repo}"
+    return f"/build/{repo}/{rng.choice(REFS)}"
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -147,9 +160,14 @@ def _poisson(rng: random.Random, mean: float) -> int:
 def sandbox_log_lines(
     fmt: str = "nginx-ingress", now: dt.datetime | None = None, seed: int = 0
 ) -> list[str]:
-    """About two hours of traffic ending at ``now``, with one repository spiking ~10x its
-    share for ten minutes, ending fifteen minutes before ``now``: what the sandbox's ingress
-    controller pods log."""
+    """What the sandbox's ingress controller pods log: two hours of traffic ending at
+    ``now`` (default: the current time), about 5,500 lines in format ``fmt``.
+
+    Steady background of 12 builds a minute across 30 repositories (Poisson, Zipf-like
+    popularity, two other requests per build), and ``gh:someone/flooding-repo`` at 40
+    builds a minute (ten times the busiest repository) from 25 to 15 minutes before
+    ``now``: the spike ``binderfix spikes`` must find. Deterministic for a ``seed``.
+    """
     now = now or dt.datetime.now(dt.UTC)
     minutes = 120
     start = (now - dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
