@@ -165,7 +165,7 @@ def _tally_in_parallel(path: str, new_tally: NewTally) -> Counts | None:
             return None  # gzip cannot be read from the middle
     # This process takes the first range, a little larger: the others are sent to it by
     # the time it is done with its own.
-    ranges = _ranges(path, workers, first=1.1)
+    ranges = _ranges(path, workers, first=1.04)
     children = [_fork_range(path, a, b, new_tally) for a, b in ranges[1:]]
     total = _tally_range((path, *ranges[0], new_tally))
     for (a, b), (pid, pipe) in zip(ranges[1:], children, strict=True):
