@@ -32,14 +32,20 @@ LOGS = {
 CUT = len(LOGS["ingress-b"]) // 2  # ingress-b's stream breaks off after this many bytes
 
 
+MESSAGES = {
+    404: 'pods "ingress-c" not found',
+    400: "a container name must be specified for pod two, choose one of: [controller sidecar]",
+}
+
+
 class FakeAPI(ThreadingHTTPServer):
     """GET /api/v1/namespaces/NS/pods?labelSelector=... and .../pods/NAME/log."""
 
     daemon_threads = True
 
-    def __init__(self, pods: dict[str, str | None], selector: str) -> None:
+    def __init__(self, pods: dict[str, str | int | None], selector: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.pods = pods  # name -> log, or None: listed, but 404 when its log is asked
+        self.pods = pods  # name -> its log; or None (404) or a status, when its log is asked
         self.selector = selector
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.arrived = threading.Barrier(len(pods), timeout=10)
@@ -84,9 +90,15 @@ class _Handler(BaseHTTPRequestHandler):
         except threading.BrokenBarrierError:
             self.server.concurrent = False
         log = self.server.pods.get(name)
-        if log is None:
-            status = {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}
-            return self._send(404, json.dumps(status).encode(), "application/json")
+        if log is None or isinstance(log, int):
+            code = log or 404
+            status = {
+                "kind": "Status",
+                "status": "Failure",
+                "code": code,
+                "message": MESSAGES[code],
+            }
+            return self._send(code, json.dumps(status).encode(), "application/json")
         body = log.encode()
         if name == "ingress-b":  # promise it all, send half, hang up: a pod going away
             self._send(200, body[:CUT], "text/plain", length=len(body))
@@ -187,12 +199,13 @@ def test_context_namespace_selector_since_and_container_reach_the_api(api) -> No
 
 
 def test_no_readable_pod_or_no_api_is_exit_2(tmp_path: Path) -> None:
-    gone = FakeAPI({"ingress-c": None}, "component=controller")
+    gone = FakeAPI({"ingress-c": None, "two": 400}, "component=controller")
     threading.Thread(target=gone.serve_forever, daemon=True).start()
     try:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig(tmp_path / "gone", gone.url))}
         out = run(BINDERFIX, "spikes", env=env)
         assert out.returncode == 2 and "pod/ingress-c: gone while being read" in out.stderr
+        assert "pod/two: the API answered 400 Bad Request: a container name must be" in out.stderr
     finally:
         gone.shutdown()
         gone.server_close()

@@ -197,6 +197,19 @@ def _fork_range(path: str, start: int, end: int, new_tally: NewTally) -> tuple[i
         os._exit(code)
 
 
+def _api_error(exc: Exception) -> str:
+    """The API's answer, with its own message (which container to pick, which permission
+    is missing) when it gave one."""
+    import json
+
+    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
+    try:
+        message = json.loads(getattr(exc, "body", None) or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"the API answered {status} {reason}" + (f": {message}" if message else "")
+
+
 def tally_pods(
     cluster: Cluster,
     selector: str,
@@ -250,11 +263,7 @@ def tally_pods(
             finally:
                 stream.release_conn()
         except ApiException as exc:
-            failed = (
-                "gone while being read (404)"
-                if exc.status == 404
-                else f"the API answered {exc.status} {exc.reason}"
-            )
+            failed = "gone while being read (404)" if exc.status == 404 else _api_error(exc)
         except (HTTPError, OSError) as exc:
             failed = f"read stopped: {type(exc).__name__}"
         counts = tally.close()
