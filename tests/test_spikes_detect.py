@@ -91,6 +91,14 @@ def test_a_small_repositorys_burst_is_caught_though_the_total_barely_moves() -> 
     assert usual["gh:tiny/repo"] == 0 and usual["gh:jupyterlab/jupyterlab-demo"] > 20
 
 
+def test_a_burst_longer_than_half_the_window_is_one_window_to_its_end() -> None:
+    """Spike buckets stay out of the history after them: the burst does not become its own
+    baseline after 15 minutes."""
+    (window,) = find_spikes(traffic(4, 60, burst=(0, 10, 100, 25)))
+    assert (window.start // 60, window.end // 60) == (100, 125)
+    assert 40 < window.baseline < 80
+
+
 def test_the_rule_in_numbers() -> None:
     rule = Rule()
     flat = [10] * 30

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median
 
@@ -101,16 +102,18 @@ def series(counts: Counts) -> list[tuple[int, int]]:
 
 
 def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
-    """The spike windows in ``counts``, oldest first."""
+    """The spike windows in ``counts``, oldest first.
+
+    A bucket found to be a spike is left out of the history of the buckets after it, so
+    that a long burst is measured against what came before it, not against itself.
+    """
     rule = rule or Rule()
     live = sorted(b for b, n in counts.buckets.items() if n > 0)  # buckets with data
     if not live:
         return []
-    spiky: dict[int, set[str]] = {}
     totals = [counts.buckets[b] for b in live]
-    for i, n in enumerate(totals):
-        if rule.is_spike(n, totals[max(0, i - rule.window) : i]):
-            spiky.setdefault(live[i], set())
+    total_spikes = _scan(rule, totals, range(len(totals)))
+    spiky: dict[int, set[str]] = {live[i]: set() for i in total_spikes}
     # Each repository on its own series; only buckets where it has min_count can spike.
     position = {b: i for i, b in enumerate(live)}
     per_repo: dict[str, list[int]] = {}
@@ -119,16 +122,46 @@ def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
             if n >= rule.min_count:
                 per_repo.setdefault(repo, []).append(position[bucket])
     empty: Counter[str] = Counter()
+    repo_spikes: dict[str, list[int]] = {}
     for repo, candidates in per_repo.items():
         values = [counts.bucket_repos.get(b, empty).get(repo, 0) for b in live]
-        for i in candidates:
-            if rule.is_spike(values[i], values[max(0, i - rule.window) : i]):
-                spiky.setdefault(live[i], set()).add(repo)
-    return _windows(counts, rule, spiky, live, totals)
+        repo_spikes[repo] = _scan(rule, values, sorted(candidates))
+        for i in repo_spikes[repo]:
+            spiky.setdefault(live[i], set()).add(repo)
+    return _windows(counts, rule, spiky, live, totals, total_spikes, repo_spikes)
+
+
+def _scan(rule: Rule, values: list[int], candidates: Iterable[int]) -> list[int]:
+    """The candidates (ascending indices) that are spikes of ``values``."""
+    found: list[int] = []
+    for i in candidates:
+        if rule.is_spike(values[i], _history(values, i, rule.window, found)):
+            found.append(i)
+    return found
+
+
+def _history(values: list[int], i: int, window: int, skip: list[int]) -> list[int]:
+    """The ``window`` values before index ``i``, leaving out the indices in ``skip``."""
+    if not skip or skip[-1] < i - window:
+        return values[max(0, i - window) : i]
+    left_out = set(skip)
+    out: list[int] = []
+    j = i - 1
+    while j >= 0 and len(out) < window:
+        if j not in left_out:
+            out.append(values[j])
+        j -= 1
+    return out
 
 
 def _windows(
-    counts: Counts, rule: Rule, spiky: dict[int, set[str]], live: list[int], totals: list[int]
+    counts: Counts,
+    rule: Rule,
+    spiky: dict[int, set[str]],
+    live: list[int],
+    totals: list[int],
+    total_spikes: list[int],
+    repo_spikes: dict[str, list[int]],
 ) -> list[Window]:
     step = counts.bucket_seconds
     position = {b: i for i, b in enumerate(live)}
@@ -144,28 +177,40 @@ def _windows(
             flagged[-1] |= spiky[bucket]
             continue
         i = position[bucket]
-        base = rule.baseline(totals[max(0, i - rule.window) : i]) or 0.0
+        base = rule.baseline(_history(totals, i, rule.window, total_spikes)) or 0.0
         windows.append(Window(start=bucket, end=bucket + step, requests=n, baseline=base, peak=n))
         flagged.append(set(spiky[bucket]))
     for w, names in zip(windows, flagged, strict=True):
         in_window: Counter[str] = Counter()
         for bucket in range(w.start, w.end, step):
             in_window.update(counts.bucket_repos.get(bucket, {}))
-        before = live[max(0, position[w.start] - rule.window) : position[w.start]]
         top = sorted(in_window.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
         w.repos = [
             (
                 repo,
                 n,
                 n / w.requests if w.requests else 0.0,
-                float(median([counts.bucket_repos[b].get(repo, 0) for b in before]))
-                if before
-                else 0.0,
+                _usual(counts, live, w, repo, rule, repo_spikes),
             )
             for repo, n in top
         ]
         w.flagged = sorted(names)
     return windows
+
+
+def _usual(
+    counts: Counts,
+    live: list[int],
+    w: Window,
+    repo: str,
+    rule: Rule,
+    repo_spikes: dict[str, list[int]],
+) -> float:
+    """A repository's median requests per bucket over the history before a window."""
+    start = live.index(w.start)
+    values = [counts.bucket_repos.get(b, {}).get(repo, 0) for b in live[: start + 1]]
+    history = _history(values, start, rule.window, repo_spikes.get(repo, []))
+    return float(median(history)) if history else 0.0
 
 
 def since(windows: list[Window], counts: Counts, seconds: int | None) -> list[Window]:
