@@ -25,11 +25,11 @@ class Rule:
         n > B + k * max(1.4826 * MAD, (sqrt(n) + sqrt(B)) / 2, 1)
 
     where B is the median and MAD the median absolute deviation of the previous
-    ``window`` buckets (at least ``min_history`` of them). Only buckets holding some
-    request count as history: an empty bucket is a gap in the log, not a quiet minute.
+    ``window`` buckets (at least ``min_history`` of them) that hold any request and are not
+    spikes themselves: an empty bucket is a gap in the log, not a quiet minute, and a
+    burst is measured against what came before it, however long it lasts.
 
-    The median ignores the spike itself and shorter earlier bursts (a burst longer than
-    half the window becomes the baseline); 1.4826 * MAD is a robust standard deviation;
+    The median ignores the odd busy bucket; 1.4826 * MAD is a robust standard deviation;
     (sqrt(n) + sqrt(B)) / 2 is the Poisson noise of counts, taken between the baseline and
     the count (k of it is k/2 on the square-root scale, where Poisson counts have a
     spread of one half), so that a steady log does not flag its own noise, small counts
@@ -50,9 +50,9 @@ class Rule:
             f"B + {self.k:g} (--k) x max(1.4826 x MAD, (sqrt(n) + sqrt(B)) / 2, 1), "
             "where B and MAD are the "
             f"median and median absolute deviation of the previous {self.window} (--window) "
-            f"buckets that hold any request (at least {self.min_history}). Judged for the "
-            "total and for each repository's own series; consecutive spike buckets make one "
-            "window."
+            f"buckets that hold any request and are no spike (at least {self.min_history}). "
+            "Judged for the total and for each repository's own series; consecutive spike "
+            "buckets make one window."
         )
 
     def baseline(self, history: list[int]) -> float | None:
