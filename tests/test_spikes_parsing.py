@@ -100,6 +100,8 @@ def test_times_in_any_zone_are_utc() -> None:
         assert minute_epoch(minute_of(bad)[0]) is None
 
 
+START = synth.dt.datetime(2026, 11, 1, tzinfo=synth.dt.UTC)
+
 # -- a log fed in any pieces --------------------------------------------------------------
 
 _GOOD = [
@@ -227,3 +229,24 @@ def test_a_line_longer_than_anything_kept_is_counted_and_skipped(monkeypatch) ->
     assert (counts.lines, counts.build_lines, counts.build_requests) == (3, 3, 2)
     assert counts.skipped == Counter({"line too long": 1})
     assert (counts.grep_lines, counts.grep_other) == (1, Counter({"line too long": 1}))
+
+
+def test_memory_stays_bounded_by_what_is_kept(monkeypatch) -> None:  # noqa: ANN001
+    """Every request from a new client for a new ref: clients and refs are folded, the
+    counts still add up."""
+    from binderfix.spikes import aggregate
+
+    monkeypatch.setattr(aggregate, "MAX_CLIENTS", 500)
+    monkeypatch.setattr(aggregate, "MAX_REFS", 300)
+    tally = Tally()
+    for i in range(3000):
+        client = f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+        path = f"/build/gh/org/repo{i % 3}/{i:040x}"
+        tally.feed(synth.format_line("traefik", START, client, path, 200, "ua").encode() + b"\n")
+    counts = tally.close()
+    assert counts.build_requests == 3000 == sum(counts.repos.values())
+    assert (
+        len(counts.clients) <= 500 and sum(counts.clients.values()) + counts.clients_folded == 3000
+    )
+    assert all(len(refs) <= 101 for refs in counts.refs.values())
+    assert sum(n for refs in counts.refs.values() for n in refs.values()) == 3000

@@ -37,6 +37,8 @@ CHUNK = 4 << 20  # bytes read at a time: a block that stays in the processor's c
 MAX_LINE = 8 << 20  # a longer line is not parsed: counted, and skipped as "line too long"
 PIECE = 64 << 10  # a block whose counts differ is re-read in pieces this size
 MAX_CLIENTS = 200_000  # distinct client addresses kept; past it the rarest are folded
+MAX_REFS = 200_000  # distinct (repository, ref) pairs kept; past it, a repository's rarest
+MORE_REFS = "(other refs)"  # refs count together under this one
 _CACHE = 200_000  # entries in each parsing cache before it is emptied
 
 NOT_A_REQUEST = "mentions /build but is no /build/ request"  # e.g. in the referer
@@ -330,6 +332,8 @@ class Tally:
         self._clients.update(map(_CLIENT, rows))
         if len(self._clients) > MAX_CLIENTS:
             self._fold_clients()
+        if len(self._pairs) > MAX_REFS:
+            self._fold_refs()
 
     def _resolve(
         self,
@@ -397,6 +401,20 @@ class Tally:
             if epoch is not None:
                 when = epoch + second
                 buckets[time] = when - when % step
+
+    def _fold_refs(self) -> None:
+        """Keep each repository's 100 busiest refs; count the others as one."""
+        by_repo: dict[str, list[tuple[int, str]]] = {}
+        for (repo, ref), n in self._pairs.items():
+            by_repo.setdefault(repo, []).append((n, ref))
+        pairs: Counter[tuple[str, str]] = Counter()
+        for repo, refs in by_repo.items():
+            refs.sort(reverse=True)
+            for n, ref in refs[:100]:
+                pairs[repo, ref] += n
+            for n, _ref in refs[100:]:
+                pairs[repo, MORE_REFS] += n
+        self._pairs = pairs
 
     def _fold_clients(self) -> None:
         """Keep the busiest half of the clients; count the requests of the others."""

@@ -13,7 +13,8 @@ JSON keys (``binderfix spikes --json``), in a fixed order:
 - ``skipped``: reason -> lines mentioning ``/build/`` that were not counted;
   ``sources``: what was read; ``sources_failed``: source -> why it stopped;
 - ``formats``: log format -> requests; ``repositories``: the top ``--top``, each
-  ``{repo, requests, share, refs}``; ``statuses``: status -> requests; ``clients``: the
+  ``{repo, requests, share, refs}`` (refs: a number, or ``"100+"`` past 200,000 distinct
+  pairs); ``statuses``: status -> requests; ``clients``: the
   top ``--top`` ``{client, requests}``; ``clients_folded``: requests of rare clients not
   kept (past 200,000 distinct);
 - ``series``: every bucket ``{start, requests, spike}``;
@@ -28,7 +29,7 @@ import heapq
 from typing import Any
 
 from binderfix.report import paint, render_table
-from binderfix.spikes.aggregate import Counts
+from binderfix.spikes.aggregate import MORE_REFS, Counts
 from binderfix.spikes.detect import Rule, Window, series
 from binderfix.spikes.specs import printable
 
@@ -51,6 +52,12 @@ def _top(counter: dict[Any, int], n: int) -> list[tuple[Any, int]]:
         floor = heapq.nlargest(n, counter.values())[-1]
         items = [kv for kv in items if kv[1] >= floor]
     return sorted(items, key=lambda kv: (-kv[1], str(kv[0])))[:n]
+
+
+def _refs(counts: Counts, repo: str) -> int | str:
+    """Distinct refs of a repository: ``"100+"`` once its rarest had to be folded."""
+    refs = counts.refs.get(repo, {})
+    return f"{len(refs) - 1}+" if MORE_REFS in refs else len(refs)
 
 
 def _span(seconds: int) -> str:
@@ -97,7 +104,7 @@ def as_data(
                 "repo": r,
                 "requests": n,
                 "share": round(n / counts.build_requests, 4),
-                "refs": len(counts.refs.get(r, ())),
+                "refs": _refs(counts, r),
             }
             for r, n in _top(counts.repos, top)
         ],
