@@ -250,3 +250,16 @@ def test_memory_stays_bounded_by_what_is_kept(monkeypatch) -> None:  # noqa: ANN
     )
     assert all(len(refs) <= 101 for refs in counts.refs.values())
     assert sum(n for refs in counts.refs.values() for n in refs.values()) == 3000
+
+
+def test_a_big_file_is_cut_for_the_cores_only_at_newlines(tmp_path) -> None:  # noqa: ANN001
+    from binderfix.spikes.sources import _ranges
+
+    log = tmp_path / "log"
+    log.write_bytes(b"a" * 3_000_000 + b"\n" + b"b\n" * 10 + b"c" * 10)
+    for parts, first in ((2, 1.0), (3, 1.04), (7, 0.5)):
+        ranges = _ranges(str(log), parts, first)
+        assert ranges[0][0] == 0 and ranges[-1][1] == log.stat().st_size
+        data = log.read_bytes()
+        assert all(data[b - 1 : b] == b"\n" for _a, b in ranges[:-1])
+        assert all(a == b for (_x, a), (b, _y) in zip(ranges, ranges[1:], strict=False))

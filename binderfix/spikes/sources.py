@@ -123,9 +123,16 @@ def _ranges(path: str, parts: int, first: float = 1.0) -> list[tuple[int, int]]:
     cuts = [0]
     with open(path, "rb") as fh:
         for i in range(1, parts):
-            fh.seek(max(int(share * (first + i - 1)) - 1, cuts[-1]))
-            fh.readline()
-            cuts.append(max(fh.tell(), cuts[-1]))
+            at = max(int(share * (first + i - 1)) - 1, cuts[-1])
+            fh.seek(at)
+            while True:  # to just past the next newline, a megabyte at a time
+                data = fh.read(1 << 20)
+                newline = data.find(b"\n")
+                if newline >= 0 or not data:
+                    at = at + newline + 1 if newline >= 0 else size
+                    break
+                at += len(data)
+            cuts.append(max(at, cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
