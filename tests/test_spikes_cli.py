@@ -175,7 +175,13 @@ def test_empty_logs_missing_files_and_bad_options(tmp_path: Path) -> None:
     cut = run(BINDERFIX, "spikes", str(corrupt), "--json")
     assert cut.returncode == 2 and "read stopped" in cut.stderr
     assert 0 < json.loads(cut.stdout)["build_requests"] < runbook(log)
-    for bad in (["--bucket", "0"], ["--since", "soon"], ["--grep", "\\(a"], ["--base-url", "x"]):
+    for bad in (
+        ["--bucket", "0"],
+        ["--since", "soon"],
+        ["--grep", "\\(a"],
+        ["--base-url", "x"],
+        ["--html", str(tmp_path / "empty.log" / "report.html")],
+    ):
         out = run(BINDERFIX, "spikes", str(empty), *bad)
         assert out.returncode == 2 and "binderfix: error:" in out.stderr, bad
 

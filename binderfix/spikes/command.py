@@ -181,7 +181,7 @@ def spikes(
     # being read is not (the summary names it), unless no pod could be read at all.
     failed = counts.sources_failed
     none_read = bool(failed) and len(failed) >= len(counts.sources)
-    unread = none_read or any(not name.startswith("pod/") for name in failed)
+    unread = none_read or (bool(files) and bool(failed))
     if unread:
         for name, why in sorted(failed.items()):
             click.echo(f"binderfix: error: {name}: {why}", err=True)
@@ -189,10 +189,15 @@ def spikes(
             sys.exit(EXIT_ERROR)
     windows = within(find_spikes(counts, rule), counts, since_seconds)
     if html_file:
-        title = f"/build requests: {source}"
-        write_text(
-            html_file, html_report(counts, windows, rule, title, since_seconds=since_seconds)
+        page = html_report(
+            counts, windows, rule, f"/build requests: {source}", since_seconds=since_seconds
         )
+        try:
+            write_text(html_file, page)
+        except OSError as exc:
+            raise BinderfixError(
+                f"cannot write {html_file}: {exc.strerror}", hint="--html to a writable place"
+            ) from None
     if as_json:
         click.echo(dump_json(as_data(counts, windows, rule, top, since_seconds)))
     else:
