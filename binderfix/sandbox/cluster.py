@@ -736,6 +736,5 @@ def _wait_all(addresses: list[tuple[str, int]], timeout: float) -> None:
 @contextmanager
 def _step(say: Progress, what: str) -> Iterator[None]:
     start = time.monotonic()
-    say(f"  {what} ...")
     yield
     say(f"  {what}: done in {time.monotonic() - start:.2f}s")

@@ -29,8 +29,6 @@ def _sandbox(directory: str):  # noqa: ANN202 (imported lazily: the sandbox extr
 
 
 def _progress(msg: str) -> None:
-    if msg.endswith(" ..."):
-        return  # print each step once, when it is done, with its time
     click.echo(msg, err=True)
 
 

@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from binderfix.sandbox.cluster import Sandbox
 
 
 def describe(box: Sandbox) -> dict[str, Any]:
-    from kubernetes import client, config
+    from binderfix.inventory.model import from_pod_object, is_builder
+    from binderfix.kube.client import connect
 
     state = box.require()
-    api = client.CoreV1Api(config.new_client_from_config(str(box.kubeconfig)))
-    pods = api.list_namespaced_pod(state.namespace).items
+    cluster = connect(kubeconfig=str(box.kubeconfig), namespace=state.namespace)
+    response = cluster.core.list_namespaced_pod(state.namespace, _preload_content=False)
     builders = {}
     others = []
-    for pod in pods:
-        statuses = pod.status.container_statuses or []
-        waiting = next(
-            (cs.state.waiting.reason for cs in statuses if cs.state and cs.state.waiting), None
-        )
+    for pod in map(from_pod_object, json.loads(response.data).get("items") or []):
         entry = {
-            "name": pod.metadata.name,
-            "node": pod.spec.node_name,
-            "ip": pod.status.pod_ip,
-            "status": waiting or pod.status.phase,
-            "ready": all(cs.ready for cs in statuses) and bool(statuses),
-            "restarts": sum(cs.restart_count for cs in statuses),
+            "name": pod.name,
+            "node": pod.node,
+            "ip": pod.pod_ip,
+            "status": pod.status,
+            "ready": pod.ready,
+            "restarts": pod.restarts,
         }
-        if "-dind-" in pod.metadata.name:
-            builders[pod.spec.node_name] = entry
+        if is_builder(pod.labels):
+            builders[pod.node] = entry
         else:
             others.append(entry)
     nodes = [
@@ -46,7 +44,7 @@ def describe(box: Sandbox) -> dict[str, Any]:
         "dir": str(box.dir),
         "namespace": state.namespace,
         "socket_path": state.socket_path,
-        "api": f"http://127.0.0.1:{state.apiserver_port}",
+        "api": f"https://127.0.0.1:{state.apiserver_port}",
         "nodes": nodes,
         "pods": sorted(others, key=lambda p: p["name"]),
     }

@@ -9,38 +9,37 @@ builder pods are read once per session from the API, with the inventory's settin
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from binderfix.inventory.hosts import read_builder_pods
-from binderfix.inventory.model import BuilderPod
+from binderfix.inventory.hosts import builder_groups
 from binderfix.inventory.settings import from_env
 
 
 @pytest.fixture(scope="session")
-def builders() -> dict[str, BuilderPod]:
-    pods, _addresses = read_builder_pods(from_env())
-    by_node: dict[str, BuilderPod] = {}
-    for pod in pods:
-        if pod.node not in by_node or not pod.healthy:
-            by_node[pod.node] = pod
-    return by_node
+def builders() -> dict[str, dict[str, Any]]:
+    """Node -> the inventory's host data for it (one builder per node, the unhealthy one)."""
+    hosts, _unhealthy = builder_groups(from_env())
+    return dict(hosts)
 
 
 @pytest.fixture
-def builder(host, builders: dict[str, BuilderPod]) -> BuilderPod:  # noqa: ANN001 (testinfra's host)
+def builder(host, builders: dict[str, dict[str, Any]]) -> dict[str, Any]:  # noqa: ANN001 (testinfra's host)
     node = host.backend.get_hostname()
     if node not in builders:
         pytest.fail(f"no builder pod runs on {node}")
     return builders[node]
 
 
-def test_socket_path_is_a_socket_or_absent(host, builder: BuilderPod) -> None:  # noqa: ANN001
-    settings = from_env()
-    path = host.file(settings.socket_path or builder.default_socket_path())
+def test_socket_path_is_a_socket_or_absent(host, builder: dict[str, Any]) -> None:  # noqa: ANN001
+    path = host.file(builder["socket_path"])
     assert not path.exists or path.is_socket, (
         f"{path.path} is a directory or a file, not a socket" if path.exists else ""
     )
 
 
-def test_builder_pod_is_ready(builder: BuilderPod) -> None:
-    assert builder.healthy, f"builder pod {builder.name} is {builder.status}, ready={builder.ready}"
+def test_builder_pod_is_ready(builder: dict[str, Any]) -> None:
+    assert builder["healthy"], (
+        f"builder pod {builder['pod_name']} is {builder['status']}, ready={builder['ready']}"
+    )
