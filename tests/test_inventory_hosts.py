@@ -6,8 +6,8 @@ import pytest
 
 from binderfix.errors import BinderfixError
 from binderfix.inventory.hosts import build_groups
-from binderfix.inventory.model import BuilderPod, from_pod_object
 from binderfix.inventory.settings import DEFAULT_SELECTORS, from_env
+from binderfix.kube.model import BuilderPod, from_pod_object
 
 
 def pod(node: str, name: str, healthy: bool = True, **kw) -> BuilderPod:

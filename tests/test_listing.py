@@ -20,7 +20,7 @@ from binderfix.inventory.listing import (
     parse_listing,
     phase_of_status,
 )
-from binderfix.inventory.model import BuilderPod
+from binderfix.kube.model import BuilderPod
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "listings"

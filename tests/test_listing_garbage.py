@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from binderfix.errors import BinderfixError
 from binderfix.inventory.listing import PHASES, header_columns, parse_listing
-from binderfix.inventory.model import BUILDER_KINDS, BuilderPod
+from binderfix.kube.model import BUILDER_KINDS, BuilderPod
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "listings"

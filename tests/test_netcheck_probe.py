@@ -22,13 +22,11 @@ from typing import Any
 import pytest
 
 from binderfix.errors import BinderfixError
+from binderfix.kube.exec import container_of
 from binderfix.netcheck import probe
 from binderfix.netcheck.report import redact
 from binderfix.netcheck.runner import (
-    _exec_status,
     _not_running,
-    container_of,
-    exec_error,
     fallback_script,
     parse_report,
     probe_pod_manifest,
@@ -524,35 +522,6 @@ def test_a_report_that_is_not_one_is_a_clear_error() -> None:
 
 
 # -- exec, pods and the probe pod: the pure parts -----------------------------------------------
-
-
-def test_exec_errors_become_messages_with_hints() -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    body = b'{"kind":"Status","message":"container hub is waiting to start","code":400}'
-    cases = {
-        "Handshake status 403 Forbidden -+-+- {} -+-+- b''": "forbidden (403)",
-        "Handshake status 401 Unauthorized": "credentials (401)",
-        "Handshake status 404 Not Found": "no such pod",
-        f"Handshake status 400 Bad Request -+-+- {{}} -+-+- {body!r}": "waiting to start",
-        "[Errno 111] Connection refused": "cannot reach the Kubernetes API",
-    }
-    for reason, words in cases.items():
-        err = exec_error(ApiException(status=0, reason=reason), "hub-1")
-        assert words in err.message and err.hint, (reason, err.message)
-
-
-def test_exec_status_channel() -> None:
-    assert _exec_status("") == (0, "")
-    assert _exec_status('{"status": "Success"}') == (0, "")
-    failed = {
-        "status": "Failure",
-        "message": "command terminated with non-zero exit code: exit status 127",
-        "details": {"causes": [{"reason": "ExitCode", "message": "127"}]},
-    }
-    assert _exec_status(json.dumps(failed))[0] == 127
-    oci = {"status": "Failure", "message": 'exec: "sh": executable file not found in $PATH'}
-    assert _exec_status(json.dumps(oci)) == (None, oci["message"])
 
 
 def _pod(**status: Any) -> dict:

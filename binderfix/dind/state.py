@@ -23,7 +23,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from binderfix.dind.paths import DEFAULT_ALLOWED, allowed_prefix, is_under
 
@@ -54,6 +54,10 @@ class PathState:
         return {"file": "regular file", "other": "special file (fifo or device)"}.get(
             self.kind, self.kind
         )
+
+    def to_json(self) -> dict[str, object]:
+        """For ``pyinfra ... fact binderfix.dind.facts.SocketPathState``: its JSON output."""
+        return {**asdict(self), "description": self.describe()}
 
     def listing(self) -> str:
         """A directory's entries on one line, ``a, b, ...`` when there are more than read."""

@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import BuilderPod
 from binderfix.inventory.settings import Settings, from_env
+from binderfix.kube.model import BuilderPod
 
 HostList = list[tuple[str, dict[str, Any]]]
 
@@ -23,7 +23,7 @@ def read_builder_pods(settings: Settings) -> tuple[list[BuilderPod], dict[str, d
     if settings.listing:
         from binderfix.inventory.listing import parse_listing
 
-        if settings.ssh_address != "name":
+        if settings.ssh_address != "name" and settings.connect == "ssh":
             raise BinderfixError(
                 f"BINDERFIX_SSH_ADDRESS={settings.ssh_address} needs the Node objects, which a saved "
                 "listing does not have",
@@ -36,7 +36,8 @@ def read_builder_pods(settings: Settings) -> tuple[list[BuilderPod], dict[str, d
 
     cluster = connect(context=settings.context, namespace=settings.namespace)
     pods = list_builder_pods(cluster, settings.selectors)
-    addresses = node_addresses(cluster) if settings.ssh_address != "name" and pods else {}
+    by_address = settings.ssh_address != "name" and settings.connect == "ssh"
+    addresses = node_addresses(cluster) if by_address and pods else {}
     return pods, addresses
 
 
@@ -76,9 +77,17 @@ def host_data(
         "kube_context": context or settings.context,
         "binderfix_sudo": settings.use_sudo,
     }
+    if settings.connect == "kubenode":
+        return {**data, **kubenode_data(pod.node, settings)}
     if settings.ssh_address != "name":
         address = addresses.get(pod.node, {}).get(settings.ssh_address)
         if not address:
+            if settings.ssh_address == "gce":
+                raise BinderfixError(
+                    f"node {pod.node} has no gce:// providerID, so no GKE instance name",
+                    hint="BINDERFIX_SSH_ADDRESS=gce is for GKE nodes; use name, InternalIP or "
+                    "ExternalIP elsewhere",
+                )
             raise BinderfixError(
                 f"node {pod.node} has no {settings.ssh_address} address",
                 hint="set BINDERFIX_SSH_ADDRESS to another kind, or name",
@@ -98,6 +107,22 @@ def host_data(
     return data
 
 
+def kubenode_data(node: str, settings: Settings) -> dict[str, Any]:
+    """The @kubenode connector's host data for ``node`` (see binderfix.connectors.kubenode)."""
+    return {
+        "kubenode_node": node,
+        "kubenode_context": settings.context,
+        "kubenode_namespace": settings.node_namespace or settings.namespace,
+        "kubenode_image": settings.node_image,
+        "kubenode_start_timeout": settings.node_start_timeout,
+    }
+
+
+def host_name(node: str, settings: Settings) -> str:
+    """The pyinfra host name: the node's, with the connector's prefix when it is not SSH."""
+    return f"@kubenode/{node}" if settings.connect == "kubenode" else node
+
+
 def build_groups(
     pods: list[BuilderPod], settings: Settings, addresses: dict[str, dict[str, str]]
 ) -> tuple[HostList, list[str]]:
@@ -108,9 +133,12 @@ def build_groups(
         if current is None or (current.healthy and not pod.healthy):
             by_node[pod.node] = pod
     builders = [
-        (node, host_data(pod, settings, addresses)) for node, pod in sorted(by_node.items())
+        (host_name(node, settings), host_data(pod, settings, addresses))
+        for node, pod in sorted(by_node.items())
     ]
-    unhealthy = [node for node, pod in sorted(by_node.items()) if not pod.healthy]
+    unhealthy = [
+        host_name(node, settings) for node, pod in sorted(by_node.items()) if not pod.healthy
+    ]
     return builders, unhealthy
 
 

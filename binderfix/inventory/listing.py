@@ -8,7 +8,7 @@ never another exception.
 What is read:
 
 - JSON: ``kubectl get pod -o json`` (a ``List``/``PodList`` with ``items``, or one ``Pod``).
-  Builder pods are those :func:`~binderfix.inventory.model.is_builder` accepts by label.
+  Builder pods are those :func:`~binderfix.kube.model.is_builder` accepts by label.
 - Text: ``kubectl get pod -o wide``, with or without ``-A`` (a NAMESPACE first column),
   ``--show-labels`` (a LABELS last column), ``--show-kind`` (``pod/`` names), extra ``-L``
   columns, and ``--no-headers``; the pods of ``kubectl get all -o wide`` (the tables of
@@ -44,7 +44,14 @@ from dataclasses import replace
 from typing import Any
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import BuilderPod, builder_kind, from_pod_object, is_builder
+from binderfix.kube.model import (
+    BUILDER_NAME,
+    BuilderPod,
+    builder_kind,
+    from_pod_object,
+    is_builder,
+    release_of,
+)
 
 __all__ = [
     "SAVE_HINT",
@@ -53,7 +60,6 @@ __all__ = [
     "parse_labels",
     "parse_listing",
     "phase_of_status",
-    "release_of",
 ]
 
 SAVE_HINT = (
@@ -96,10 +102,6 @@ NOT_STARTED = frozenset(
     }
 )
 
-_BUILDER_NAME = re.compile(
-    r"(?:(?P<release>[a-z0-9][-a-z0-9.]*?)-(?P<kind>dind|pink)"
-    r"|(?:(?P<prefix>[a-z0-9][-a-z0-9.]*?)-)?docker-api)-[a-z0-9]{5}"
-)
 _POD_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _NODE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9._]{0,251}[A-Za-z0-9])?")
@@ -486,7 +488,7 @@ def row_to_pod(cells: dict[str, str], number: int, namespace: str | None) -> Bui
     if "LABELS" in cells:
         _check(cells, "LABELS", _NOT_EMPTY, number)
         labels = parse_labels(cells["LABELS"], number)
-    match = _BUILDER_NAME.fullmatch(name)
+    match = BUILDER_NAME.fullmatch(name)
     if not (is_builder(labels) if labels is not None else match) or node == "<none>":
         return None
     count = int(restarts.group(1))
@@ -542,17 +544,6 @@ def _name_kind(match: re.Match[str] | None) -> str:
     if match is None:
         return "dind"
     return match.group("kind") or "docker-api"
-
-
-def release_of(labels: dict[str, str], name: str) -> str:
-    """The Helm release of a builder pod: its labels say it, else its name."""
-    release = labels.get("release") or labels.get("app.kubernetes.io/instance")
-    if release:
-        return release
-    match = _BUILDER_NAME.fullmatch(name)
-    if match is None:
-        return ""
-    return match.group("release") or match.group("prefix") or ""
 
 
 def phase_of_status(status: str, restarts: int = 0) -> str:

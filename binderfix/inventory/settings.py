@@ -11,11 +11,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import DEFAULT_SELECTORS
+from binderfix.kube.client import (
+    API_TIMEOUT_VARIABLE,
+    DEFAULT_API_TIMEOUT,
+    LOG_READ_FACTOR,
+    api_timeout,
+)
+from binderfix.kube.model import DEFAULT_SELECTORS
+from binderfix.kube.nodepod import DEFAULT_IMAGE, DEFAULT_START_TIMEOUT
 
 # How pyinfra reaches a node: the node name (your SSH config decides, as with the runbook's
-# `gcloud compute ssh <node>`), or an address read from the Node object.
-ADDRESS_MODES = ("name", "InternalIP", "ExternalIP")
+# `gcloud compute ssh <node>`), an address read from the Node object, or the GKE instance
+# alias `NAME.ZONE.PROJECT` read from its providerID (as `gcloud compute config-ssh` writes).
+ADDRESS_MODES = ("name", "InternalIP", "ExternalIP", "gce")
+# ... over SSH, or through the Kubernetes API with the @kubenode connector (no SSH at all).
+ROUTES = ("ssh", "kubenode")
 
 VARIABLES: dict[str, str] = {
     "KUBECONFIG": "kubeconfig file(s), as for kubectl (default ~/.kube/config)",
@@ -25,7 +35,10 @@ VARIABLES: dict[str, str] = {
     "generations: app=binder,component=image-builder; component=dind; docker-api)",
     "BINDERFIX_LISTING": "read pods from a saved `kubectl get pod -o wide` or `-o json` file "
     "instead of the API ('-' for standard input)",
-    "BINDERFIX_SSH_ADDRESS": "name (default), InternalIP or ExternalIP",
+    "BINDERFIX_CONNECT": "how to reach nodes: ssh (default) or kubenode (through the Kubernetes "
+    "API: a privileged helper pod per node, no SSH)",
+    "BINDERFIX_SSH_ADDRESS": "name (default), InternalIP, ExternalIP, or gce (NAME.ZONE.PROJECT "
+    "from the Node's providerID, as `gcloud compute config-ssh` names hosts)",
     "BINDERFIX_SSH_USER": "SSH user (default: your SSH config's)",
     "BINDERFIX_SSH_KEY": "SSH private key file",
     "BINDERFIX_SSH_PORT": "SSH port (default 22)",
@@ -35,7 +48,22 @@ VARIABLES: dict[str, str] = {
     "BINDERFIX_SOCKET_PATH": "override the socket path on the node (default: from the builder kind)",
     "BINDERFIX_FORCE": "1 to remove a non-empty directory at the socket path (default: refuse)",
     "BINDERFIX_WAIT_TIMEOUT": "seconds to wait for the replacement builder pod (default 120)",
+    "BINDERFIX_NODE_IMAGE": "kubenode: the helper pod's image, with sh and chroot "
+    f"(default {DEFAULT_IMAGE})",
+    "BINDERFIX_NODE_NAMESPACE": "kubenode: the helper pods' namespace; it must allow privileged "
+    "pods (default: BINDERFIX_NAMESPACE's, where the privileged builder pods run)",
+    "BINDERFIX_NODE_START_TIMEOUT": "kubenode: seconds to wait for a helper pod to run "
+    f"(default {DEFAULT_START_TIMEOUT:.0f})",
+    API_TIMEOUT_VARIABLE: "seconds an API request may take to connect and to answer (default "
+    f"{DEFAULT_API_TIMEOUT:.0f}; log streams may pause {LOG_READ_FACTOR}x as long)",
 }
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from :data:`VARIABLES` (a test keeps them equal)."""
+    rows = ["| variable | meaning |", "|---|---|"]
+    rows += [f"| `{name}` | {meaning} |" for name, meaning in VARIABLES.items()]
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)
@@ -54,9 +82,15 @@ class Settings:
     socket_path: str | None = None
     force: bool = False
     wait_timeout: float = 120.0
+    connect: str = "ssh"
+    node_image: str = DEFAULT_IMAGE
+    node_namespace: str | None = None
+    node_start_timeout: float = DEFAULT_START_TIMEOUT
 
     @property
     def use_sudo(self) -> bool:
+        if self.connect == "kubenode":
+            return False  # the helper pod is root on the node already
         return self.sudo if self.sudo is not None else self.ssh_user not in ("root",)
 
 
@@ -93,12 +127,19 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     if address not in ADDRESS_MODES:
         raise BinderfixError(
             f"BINDERFIX_SSH_ADDRESS={address!r} is not one of {', '.join(ADDRESS_MODES)}",
-            hint="use name to connect by node name, or InternalIP/ExternalIP",
+            hint="use name to connect by node name, InternalIP/ExternalIP, or gce",
+        )
+    route = env.get("BINDERFIX_CONNECT") or "ssh"
+    if route not in ROUTES:
+        raise BinderfixError(
+            f"BINDERFIX_CONNECT={route!r} is not one of {', '.join(ROUTES)}",
+            hint="ssh to log in to nodes, kubenode to reach them through the Kubernetes API",
         )
     raw_selectors = env.get("BINDERFIX_SELECTOR")
     selectors = (
         tuple(s.strip() for s in raw_selectors.split(";") if s.strip()) if raw_selectors else None
     )
+    api_timeout(env)  # a bad BINDERFIX_API_TIMEOUT is refused before anything is read
     socket_path = env.get("BINDERFIX_SOCKET_PATH") or None
     if socket_path is not None:
         from binderfix.dind.paths import check_path
@@ -119,4 +160,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         socket_path=socket_path,
         force=bool(_flag(env, "BINDERFIX_FORCE")),
         wait_timeout=float(_number(env, "BINDERFIX_WAIT_TIMEOUT", float) or 120.0),
+        connect=route,
+        node_image=env.get("BINDERFIX_NODE_IMAGE") or DEFAULT_IMAGE,
+        node_namespace=env.get("BINDERFIX_NODE_NAMESPACE") or None,
+        node_start_timeout=float(
+            _number(env, "BINDERFIX_NODE_START_TIMEOUT", float) or DEFAULT_START_TIMEOUT
+        ),
     )

@@ -7,23 +7,14 @@ nodes at once.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import BuilderPod, from_pod_object
-from binderfix.kube.client import Cluster, api_errors
-
-
-def _items(response: Any) -> list[dict[str, Any]]:
-    """The items of a list response read as plain JSON (``_preload_content=False``).
-
-    binderfix turns pods into its own records anyway; skipping the client's models also
-    means one odd object in a real cluster cannot fail the whole listing.
-    """
-    return json.loads(response.data).get("items") or []
+from binderfix.kube.client import Cluster
+from binderfix.kube.model import BuilderPod, from_pod_object
+from binderfix.kube.pods import list_nodes, list_pods
 
 
 def list_builder_pods(
@@ -36,14 +27,7 @@ def list_builder_pods(
     found: dict[str, BuilderPod] = {}
     fields = f"spec.nodeName={node}" if node else ""
     for selector in selectors:
-        with api_errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
-            response = cluster.core.list_namespaced_pod(
-                cluster.namespace,
-                label_selector=selector,
-                field_selector=fields,
-                _preload_content=False,
-            )
-        for pod in _items(response):
+        for pod in list_pods(cluster, selector, fields):
             builder = from_pod_object(pod)
             if builder.node:  # an unscheduled pod has no node to fix
                 found[builder.name] = builder
@@ -51,27 +35,31 @@ def list_builder_pods(
 
 
 def node_addresses(cluster: Cluster) -> dict[str, dict[str, str]]:
-    """Node name -> {InternalIP: ..., ExternalIP: ..., Hostname: ...}."""
-    with api_errors("listing nodes"):
-        nodes = _items(cluster.core.list_node(_preload_content=False))
-    return {
-        n["metadata"]["name"]: {
+    """Node name -> {InternalIP: ..., ExternalIP: ..., Hostname: ..., gce: ...}.
+
+    ``gce`` is the GKE instance's SSH alias ``NAME.ZONE.PROJECT``, from the Node's providerID
+    ``gce://PROJECT/ZONE/NAME``: the host name `gcloud compute config-ssh` writes."""
+    found = {}
+    for n in list_nodes(cluster):
+        addresses = {
             a["type"]: a["address"] for a in (n.get("status") or {}).get("addresses") or []
         }
-        for n in nodes
-    }
+        alias = gce_alias((n.get("spec") or {}).get("providerID") or "")
+        if alias:
+            addresses["gce"] = alias
+        found[n["metadata"]["name"]] = addresses
+    return found
 
 
-def delete_pod(cluster: Cluster, name: str) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        cluster.core.delete_namespaced_pod(name, cluster.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return  # already gone: the DaemonSet will replace it all the same
-        with api_errors(f"deleting pod {name}"):
-            raise
+def gce_alias(provider_id: str) -> str:
+    """``gce://my-project/us-central1-a/gke-prod-pool-1-abcd`` -> ``gke-prod-pool-1-abcd.
+    us-central1-a.my-project`` ("" for another cloud's or no providerID). Pure."""
+    scheme, _, rest = provider_id.partition("://")
+    parts = rest.split("/")
+    if scheme != "gce" or len(parts) != 3 or not all(parts):
+        return ""
+    project, zone, name = parts
+    return f"{name}.{zone}.{project}"
 
 
 def wait_for_replacement(

@@ -18,7 +18,7 @@ from pyinfra.api.util import format_text
 from pyinfra.operations.util.files import generate_color_diff
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import DEFAULT_SELECTORS
+from binderfix.kube.model import DEFAULT_SELECTORS
 
 
 @operation(is_idempotent=True)
@@ -103,8 +103,9 @@ def _replace(
     import gevent
     from pyinfra.api.command import StringCommand
 
-    from binderfix.kube.builders import delete_pod, pod_summary, wait_for_replacement
+    from binderfix.kube.builders import pod_summary, wait_for_replacement
     from binderfix.kube.client import connect
+    from binderfix.kube.pods import delete_pod
 
     started = time.monotonic()
     try:

@@ -181,15 +181,9 @@ def _netcheck(
 
         cluster = connect(context=context, namespace=namespace)
     if all_services:
-        import json
+        from binderfix.kube.pods import list_services
 
-        from binderfix.kube.client import api_errors
-
-        with api_errors("listing services"):
-            raw = cluster.core.list_namespaced_service(  # type: ignore[attr-defined]
-                cluster.namespace, _preload_content=False, _request_timeout=runner.API_TIMEOUT
-            )
-        targets += service_targets(json.loads(raw.data).get("items") or [])
+        targets += service_targets(list_services(cluster))
     unique: dict[str, Any] = {}
     for t in targets:
         if t.id in unique and unique[t.id].expect != t.expect:

@@ -11,7 +11,6 @@ Every failure to run is a :class:`BinderfixError` (exit 2) that says what to do.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
@@ -21,6 +20,9 @@ from importlib import resources
 from typing import Any
 
 from binderfix.errors import BinderfixError
+from binderfix.kube.client import Cluster
+from binderfix.kube.exec import container_of, exec_in_pod
+from binderfix.kube.pods import create_pod, delete_pod, list_pods, pod_log, read_pod
 from binderfix.netcheck import probe
 from binderfix.netcheck.targets import Target
 from binderfix.netcheck.verdicts import NO_TOOL, classify_shell
@@ -28,7 +30,6 @@ from binderfix.netcheck.verdicts import NO_TOOL, classify_shell
 PROBE_LABEL = "binderfix.io/netcheck-probe"
 STANDS_FOR = "binderfix.io/stands-for"
 NEVER_READY = "binderfix.io/never-ready"
-DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 # Labels a controller stamps on its own pods: a probe pod must not look like one of them.
 CONTROLLER_LABELS = (
     "pod-template-hash",
@@ -39,7 +40,6 @@ CONTROLLER_LABELS = (
 )
 TOOLS = ("python3", "curl", "wget", "bash")
 DETECT = 'for t in python3 curl wget bash; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done; :'
-API_TIMEOUT = (10, 30)  # connect, read: the Kubernetes API, not the probes
 _NOT_FOUND = re.compile(r"not found|no such file|executable file", re.I)
 
 
@@ -114,135 +114,9 @@ def _tail(text: str, size: int = 300) -> str:
 # -- exec ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class ExecResult:
-    """What an exec printed, and how it ended (from the exec protocol's status channel)."""
-
-    stdout: str
-    stderr: str
-    code: int | None  # the exit code, None if unknown (still running at the deadline)
-    message: str = ""  # the status channel's message on failure
-
-
-def container_of(pod: Mapping[str, Any], wanted: str | None = None) -> str:
-    """The container to exec into: ``wanted``, else the pod's default-container annotation
-    (as kubectl), else its first container."""
-    names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
-    name = wanted or (pod["metadata"].get("annotations") or {}).get(DEFAULT_CONTAINER)
-    if name and names and name not in names:
-        raise BinderfixError(
-            f"pod {pod['metadata']['name']} has no container {name!r}",
-            hint=f"its containers: {', '.join(names)}",
-        )
-    return name or (names[0] if names else "")
-
-
-def exec_error(exc: BaseException, pod: str) -> BinderfixError:
-    """What the kubernetes client raised for an exec, as a message a person can act on.
-
-    The websocket handshake's failure arrives as ``ApiException(status=0, reason="Handshake
-    status 403 Forbidden ...")``: the status is read from there."""
-    text = str(getattr(exc, "reason", None) or exc)
-    status = getattr(exc, "status", 0) or 0
-    found = re.search(r"Handshake status (\d{3})", text)
-    if found:
-        status = int(found.group(1))
-    said = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
-    api_message = said.group(1) if said else ""
-    if status == 403:
-        return BinderfixError(
-            f"exec into {pod} is forbidden (403)",
-            hint="the account needs `create` on pods/exec: see deploys/rbac.yaml",
-        )
-    if status == 401:
-        return BinderfixError(
-            f"exec into {pod}: the Kubernetes API refused the credentials (401)",
-            hint="refresh them (e.g. gcloud container clusters get-credentials)",
-        )
-    if status == 404:
-        return BinderfixError(
-            f"exec into {pod}: no such pod (404): it went away", hint="run netcheck again"
-        )
-    if status:
-        return BinderfixError(
-            f"exec into {pod} failed ({status}): {api_message or _tail(text, 200)}",
-            hint="is the container running? kubectl describe pod " + pod,
-        )
-    return BinderfixError(
-        f"exec into {pod}: cannot reach the Kubernetes API ({_tail(text, 200)})",
-        hint="check that `kubectl get pods` works from here",
-    )
-
-
-def exec_in_pod(
-    cluster: Any,
-    pod: str,
-    container: str,
-    command: list[str],
-    stdin: str | None = None,
-    limit: float = 60,
-) -> ExecResult:
-    """Run ``command`` in ``pod`` through the exec API and wait up to ``limit`` seconds.
-
-    A fresh API client per exec: ``stream()`` swaps its client's transport for a websocket
-    while it runs, which must not catch another thread's REST call."""
-    import websocket
-    from kubernetes import client
-    from kubernetes.stream import stream
-
-    if websocket.getdefaulttimeout() is None:  # the websocket's connect must not hang
-        websocket.setdefaulttimeout(API_TIMEOUT[1])
-    api_client = client.ApiClient(cluster.core.api_client.configuration)
-    try:
-        resp = stream(
-            client.CoreV1Api(api_client).connect_get_namespaced_pod_exec,
-            pod,
-            cluster.namespace,
-            command=command,
-            container=container or None,
-            stderr=True,
-            stdin=stdin is not None,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
-        )
-        if stdin is not None:
-            resp.write_stdin(stdin)
-            resp.close_channel(0)  # v5: end of input; v4 cannot say it: the probe reads a line
-        resp.run_forever(timeout=limit)
-        finished = not resp.is_open()
-        out, err = resp.read_stdout(timeout=0) or "", resp.read_stderr(timeout=0) or ""
-        status_text = resp.read_channel(3, timeout=0) if finished else ""
-        resp.close()
-    except BinderfixError:
-        raise
-    except Exception as exc:  # ApiException, or the websocket client's own errors
-        raise exec_error(exc, pod) from None
-    finally:
-        with contextlib.suppress(Exception):
-            api_client.close()
-    code, message = _exec_status(status_text) if finished else (None, "")
-    return ExecResult(out, err, code, message)
-
-
-def _exec_status(text: str) -> tuple[int | None, str]:
-    """The exit code and message from the exec protocol's status channel (a v1 Status)."""
-    if not text.strip():
-        return 0, ""
-    try:
-        status = json.loads(text)
-    except ValueError:
-        return None, _tail(text, 200)
-    if status.get("status") == "Success":
-        return 0, ""
-    causes = (status.get("details") or {}).get("causes") or []
-    code = next((c.get("message") for c in causes if c.get("reason") == "ExitCode"), None)
-    return (int(code) if str(code).isdigit() else None), str(status.get("message") or "")
-
-
-def detect_tools(cluster: Any, pod: str, container: str) -> list[str] | None:
+def detect_tools(cluster: Cluster, pod: str, container: str) -> list[str] | None:
     """Which of python3, curl, wget and bash the container has; None if it has no sh."""
-    done = exec_in_pod(cluster, pod, container, ["sh", "-c", DETECT], limit=API_TIMEOUT[1])
+    done = exec_in_pod(cluster, pod, container, ["sh", "-c", DETECT], limit=3 * cluster.timeout)
     if done.code in (126, 127) or (done.code != 0 and _NOT_FOUND.search(done.message)):
         return None
     found = [t for t in done.stdout.split() if t in TOOLS]
@@ -250,7 +124,7 @@ def detect_tools(cluster: Any, pod: str, container: str) -> list[str] | None:
 
 
 def run_in_pod(
-    cluster: Any,
+    cluster: Cluster,
     pod: Mapping[str, Any],
     targets: Sequence[Target],
     timeout: float,
@@ -312,7 +186,7 @@ def run_in_pod(
 
 
 def pick_pod(
-    cluster: Any,
+    cluster: Cluster,
     name: str | None = None,
     selector: str = "component=hub",
     container: str | None = None,
@@ -320,31 +194,16 @@ def pick_pod(
     """The source pod: by name, or the first (by name) running pod matching ``selector``.
 
     Raises :class:`BinderfixError` when there is no such pod, or it is not running."""
-    from kubernetes.client.exceptions import ApiException
-
-    from binderfix.kube.client import api_errors
-
     ns = cluster.namespace
     if name:
-        with api_errors(f"reading pod {name}"):
-            try:
-                raw = cluster.core.read_namespaced_pod(
-                    name, ns, _preload_content=False, _request_timeout=API_TIMEOUT
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    raise BinderfixError(
-                        f"no pod {name!r} in namespace {ns!r}",
-                        hint="kubectl get pods; or pick the source with --selector",
-                    ) from None
-                raise
-        found = json.loads(raw.data)
-    else:
-        with api_errors(f"listing pods with {selector!r}"):
-            raw = cluster.core.list_namespaced_pod(
-                ns, label_selector=selector, _preload_content=False, _request_timeout=API_TIMEOUT
+        found = read_pod(cluster, name)
+        if found is None:
+            raise BinderfixError(
+                f"no pod {name!r} in namespace {ns!r}",
+                hint="kubectl get pods; or pick the source with --selector",
             )
-        items = sorted(json.loads(raw.data).get("items") or [], key=lambda p: p["metadata"]["name"])
+    else:
+        items = list_pods(cluster, selector)
         if not items:
             raise BinderfixError(
                 f"no pod matches {selector!r} in namespace {ns!r}",
@@ -478,7 +337,7 @@ _STUCK = {
 
 
 def run_probe_pod(
-    cluster: Any,
+    cluster: Cluster,
     pod: Mapping[str, Any],
     targets: Sequence[Target],
     timeout: float,
@@ -487,10 +346,6 @@ def run_probe_pod(
 ) -> SourceResult:
     """Probe from a short-lived pod standing for ``pod``; read its report from its log and
     delete it, whatever happens."""
-    from kubernetes.client.exceptions import ApiException
-
-    from binderfix.kube.client import api_errors
-
     name = f"binderfix-netcheck-{time.time_ns() % 10**10:010d}"
     stands_for = pod["metadata"]["name"]
     manifest = probe_pod_manifest(pod, targets, timeout, name, container, image)
@@ -499,16 +354,11 @@ def run_probe_pod(
         f"create pod {name} (image {manifest['spec']['containers'][0]['image']}, "
         f"node {manifest['spec'].get('nodeName', 'any')}, labels of {stands_for})"
     )
-    with api_errors("creating the probe pod"):
-        cluster.core.create_namespaced_pod(ns, manifest, _request_timeout=API_TIMEOUT)
+    create_pod(cluster, manifest)
     try:
         deadline = time.monotonic() + 2 * timeout + 60
         while True:
-            with api_errors(f"reading probe pod {name}"):
-                raw = cluster.core.read_namespaced_pod(
-                    name, ns, _preload_content=False, _request_timeout=API_TIMEOUT
-                )
-            status = json.loads(raw.data).get("status") or {}
+            status = (read_pod(cluster, name) or {}).get("status") or {}
             phase = status.get("phase")
             if phase in ("Succeeded", "Failed"):
                 break
@@ -525,25 +375,15 @@ def run_probe_pod(
                     hint=f"kubectl describe pod {name} (netcheck deletes it now)",
                 )
             time.sleep(0.2)
-        with api_errors(f"reading probe pod {name}'s log"):
-            log = cluster.core.read_namespaced_pod_log(
-                name, ns, container="probe", _request_timeout=API_TIMEOUT
-            )
+        log = pod_log(cluster, name, container="probe")
         result.debug.append(f"pod {name} {phase}; its log is the report")
     finally:
         try:
-            cluster.core.delete_namespaced_pod(
-                name, ns, grace_period_seconds=0, _request_timeout=API_TIMEOUT
-            )
+            delete_pod(cluster, name, grace_period_seconds=0)
             result.debug.append(f"deleted pod {name}")
-        except ApiException as exc:
-            if exc.status != 404:
-                result.warnings.append(
-                    f"could not delete probe pod {name} ({exc.status}): kubectl delete pod {name}"
-                )
-        except Exception as exc:  # the API went away: say what is left behind
+        except BinderfixError as exc:  # the API went away: say what is left behind
             result.warnings.append(
-                f"could not delete probe pod {name} ({type(exc).__name__}): kubectl delete pod {name}"
+                f"could not delete probe pod {name} ({exc.message}): kubectl delete pod {name} -n {ns}"
             )
     result.results, result.how = parse_report(log, targets, timeout)
     result.how += " in a probe pod"

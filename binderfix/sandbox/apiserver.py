@@ -35,8 +35,8 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import netns, rbac, selectors
-from binderfix.sandbox.cluster import SERVICES, Host, Sandbox, State
+from binderfix.sandbox import admission, netns, rbac, selectors
+from binderfix.sandbox.cluster import GCE_PROJECT, GCE_ZONE, SERVICES, Host, Sandbox, State
 from binderfix.sandbox.kubelet import Kubelet, now_iso
 
 PODS = kmock.resource("", "v1", "pods")
@@ -159,13 +159,20 @@ class SandboxAPI(kmock.KubernetesEmulator):
             and request.method.name == "POST"
             and request.subresource is None
         ):
+            namespace = self.live(NAMESPACES, None, request.namespace)
+            if namespace is None:
+                return _status(404, "NotFound", f'namespaces "{request.namespace}" not found')
+            labels = (namespace.raw.get("metadata") or {}).get("labels") or {}
+            refused = admission.refusal(request.data or {}, labels)
+            if refused:
+                return _status(403, "Forbidden", refused)
             response = await super()._handle(request)
             if (
                 response.status < 300
                 and self.kubelet is not None
                 and isinstance(request.data, dict)
             ):
-                self.kubelet.pod_created(request.data)
+                self.kubelet.pod_created(request.data, request.namespace)
             return response
         deleted: dict[str, Any] | None = None
         if request.resource == PODS and request.method.name == "DELETE" and request.name:
@@ -443,12 +450,15 @@ def _meta(
 def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
     """Nodes, the namespace, the release's Services and DaemonSet, and the non-builder pods."""
     ns = state.namespace
-    api.objects[NAMESPACES, None, ns] = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": _meta(ns),
-        "status": {"phase": "Active"},
-    }
+    # The release's namespace runs the privileged dind DaemonSet, so it is labelled to allow
+    # privileged pods; `default` keeps the admission default (baseline), as on most clusters.
+    for name, labels in {"default": {}, ns: {admission.ENFORCE: "privileged"}}.items():
+        api.objects[NAMESPACES, None, name] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": _meta(name, labels={"kubernetes.io/metadata.name": name, **labels}),
+            "status": {"phase": "Active"},
+        }
     for node in state.nodes:
         api.objects[NODES, None, node.name] = _node_object(node)
     by_role = {h.role: h for h in state.hosts}
@@ -501,7 +511,7 @@ def _node_object(node: Host) -> dict[str, Any]:
                 "hub.jupyter.org/node-purpose": "user",
             },
         ),
-        "spec": {},
+        "spec": {"providerID": f"gce://{GCE_PROJECT}/{GCE_ZONE}/{node.name}"},
         "status": {
             "addresses": [
                 {"type": "InternalIP", "address": node.ip},

@@ -32,6 +32,11 @@ SOCKET_PATH = "/var/run/dind/docker.sock"
 # On the node, /var/run is Debian's symlink to /run, which the node has to itself.
 NODE_SOCKET_PATH = "/run/dind/docker.sock"
 
+# Where a GKE node would live: Nodes carry `gce://PROJECT/ZONE/NAME` as providerID, and the SSH
+# config answers to `NAME.ZONE.PROJECT` too, the alias `gcloud compute config-ssh` writes.
+GCE_PROJECT = "binderfix-sandbox"
+GCE_ZONE = "sandbox-a"
+
 # Control-plane pods: (role, host octet). Nodes take octets from NODE_OCTET on.
 CONTROL_HOSTS = (("hub", 2), ("proxy", 3), ("binder", 4), ("internet", 5))
 NODE_OCTET = 10
@@ -83,6 +88,7 @@ class State:
     apiserver_pid: int = 0
     apiserver_port: int = 0
     started: float = 0.0
+    missing_images: list[str] = field(default_factory=list)  # images no node can pull
 
     @property
     def subnet(self) -> str:
@@ -179,8 +185,11 @@ class Sandbox:
         labels: str = "current",
         progress: Progress | None = None,
         rbac: str | None = None,
+        missing_images: tuple[str, ...] = (),
     ) -> State:
         """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted.
+
+        ``missing_images``: image names no node can pull (for the image-pull failure path).
 
         ``rbac``: a manifest (like deploys/rbac.yaml) whose rules bind a second, restricted
         token, in ``kubeconfig-restricted``.
@@ -219,7 +228,13 @@ class Sandbox:
             )
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        state = State(dir=str(self.dir), index=_free_index(), labels=labels, started=time.time())
+        state = State(
+            dir=str(self.dir),
+            index=_free_index(),
+            labels=labels,
+            started=time.time(),
+            missing_images=list(missing_images),
+        )
         self.save(state)  # first, so that down can always find what was made
         try:
             with _step(say, "keys and config"):
@@ -456,7 +471,8 @@ class Sandbox:
         # What `gcloud compute config-ssh` does for a real cluster: `ssh node-1` just works.
         self.ssh_config.write_text(
             "".join(
-                f"Host {h.name}\n  HostName {h.ip}\n  User root\n  IdentityFile {self.ssh_key}\n"
+                f"Host {h.name} {h.name}.{GCE_ZONE}.{GCE_PROJECT}\n  HostName {h.ip}\n"
+                f"  User root\n  IdentityFile {self.ssh_key}\n"
                 f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n"
                 for h in state.nodes
             )

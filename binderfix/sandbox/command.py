@@ -59,14 +59,35 @@ def sandbox() -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="An RBAC manifest (e.g. deploys/rbac.yaml): also make a token limited to its rules.",
 )
-def up(directory: str, nodes: int, broken_nodes: int, labels: str, rbac: str | None) -> None:
+@click.option(
+    "--missing-image",
+    "missing_images",
+    multiple=True,
+    metavar="IMAGE",
+    help="An image no node can pull (pods using it fail with ErrImagePull). Repeatable.",
+)
+def up(
+    directory: str,
+    nodes: int,
+    broken_nodes: int,
+    labels: str,
+    rbac: str | None,
+    missing_images: tuple[str, ...],
+) -> None:
     """Start a sandbox cluster in DIR."""
     box = _sandbox(directory)
     start = time.monotonic()
     click.echo(
         f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True
     )
-    box.up(nodes=nodes, broken=broken_nodes, labels=labels, progress=_progress, rbac=rbac)
+    box.up(
+        nodes=nodes,
+        broken=broken_nodes,
+        labels=labels,
+        progress=_progress,
+        rbac=rbac,
+        missing_images=missing_images,
+    )
     click.echo(
         f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True
     )

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from binderfix.sandbox.cluster import Sandbox
 
 
 def describe(box: Sandbox) -> dict[str, Any]:
-    from binderfix.inventory.model import from_pod_object, is_builder
     from binderfix.kube.client import connect
+    from binderfix.kube.model import from_pod_object, is_builder
+    from binderfix.kube.pods import list_pods
 
     state = box.require()
     cluster = connect(kubeconfig=str(box.kubeconfig), namespace=state.namespace)
-    response = cluster.core.list_namespaced_pod(state.namespace, _preload_content=False)
     builders = {}
     others = []
-    for pod in map(from_pod_object, json.loads(response.data).get("items") or []):
+    for pod in map(from_pod_object, list_pods(cluster)):
         entry = {
             "name": pod.name,
             "node": pod.node,

@@ -66,6 +66,9 @@ class Kubelet:
     builders: dict[str, _Builder] = field(default_factory=dict)  # node name -> builder
     pod_logs: dict[str, LogLines] = field(default_factory=dict)  # pod name -> lines
     pod_hosts: dict[str, Host] = field(default_factory=dict)  # pod name -> where exec runs
+    # pods clients pinned to a node (a node helper): pod name -> its container's process
+    node_pods: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    node_pod_ns: dict[str, str] = field(default_factory=dict)  # pod name -> its namespace
 
     # -- builder pods -----------------------------------------------------------------------
 
@@ -259,8 +262,16 @@ class Kubelet:
         return False
 
     def pod_deleted(self, pod: dict[str, Any]) -> None:
-        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement."""
+        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement; a
+        pod pinned to a node by a client is stopped."""
         name = pod["metadata"]["name"]
+        proc = self.node_pods.pop(name, None)
+        self.node_pod_ns.pop(name, None)
+        if proc is not None and proc.returncode is None:
+            proc.kill()  # grace period 0: what the helper pods ask for
+            self.pod_logs.pop(name, None)
+            self.pod_hosts.pop(name, None)
+            return
         host = self.pod_hosts.pop(name, None)
         self.pod_logs.pop(name, None)
         if host is None:
@@ -383,7 +394,7 @@ class Kubelet:
 
     # -- pods that clients create ------------------------------------------------------------
 
-    def pod_created(self, pod: dict[str, Any]) -> None:
+    def pod_created(self, pod: dict[str, Any], namespace: str | None = None) -> None:
         """Run a pod a client created, where the pod it stands for runs (netcheck's probe pod).
 
         The sandbox has no scheduler or images: a created pod runs its command in the
@@ -394,6 +405,15 @@ class Kubelet:
         stands_for = (meta.get("annotations") or {}).get("binderfix.io/stands-for")
         host = self.pod_hosts.get(stands_for or "")
         if host is None:
+            node = next(
+                (n for n in self.state.nodes if n.name == (pod.get("spec") or {}).get("nodeName")),
+                None,
+            )
+            if node is not None:
+                self.node_pod_ns[meta["name"]] = namespace or self.state.namespace
+                asyncio.get_running_loop().create_task(
+                    self._run_on_node(meta["name"], pod, node)
+                ).add_done_callback(_report_crash)
             return
         self.pod_hosts[meta["name"]] = host
         self.pod_logs[meta["name"]] = []
@@ -417,6 +437,115 @@ class Kubelet:
         code = await proc.wait()
         self._set_pod_phase(name, "Succeeded" if code == 0 else "Failed")
 
+    async def _run_on_node(self, name: str, pod: dict[str, Any], node: Host) -> None:
+        """A pod pinned to a node with ``nodeName`` (``kubectl debug node`` style): its image
+        is "pulled" (or not: images marked missing fail as a real pull does), then its
+        command runs in the node's namespaces, with the node's ``/`` at each hostPath-``/``
+        volume's mount path (see :mod:`.podroot`)."""
+        container = pod["spec"]["containers"][0]
+        image = str(container.get("image") or "")
+        self._set_container(name, container, {"waiting": {"reason": "ContainerCreating"}})
+        await asyncio.sleep(0.05)  # the image pull
+        if image in self.state.missing_images:
+            ref = image if "/" in image else f"docker.io/library/{image}"
+            self._set_container(
+                name,
+                container,
+                {
+                    "waiting": {
+                        "reason": "ErrImagePull",
+                        "message": f'failed to pull and unpack image "{ref}": failed to '
+                        f'resolve reference "{ref}": {ref}: not found',
+                    }
+                },
+            )
+            await asyncio.sleep(0.2)
+            self._set_container(
+                name,
+                container,
+                {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{image}"',
+                    }
+                },
+            )
+            return
+        roots = [
+            m["mountPath"]
+            for m in container.get("volumeMounts") or []
+            for v in pod["spec"].get("volumes") or []
+            if v.get("name") == m.get("name") and (v.get("hostPath") or {}).get("path") == "/"
+        ]
+        command = container.get("command") or ["sleep", "infinity"]
+        argv = netns.enter(
+            node.pid,
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                sys.executable,
+                "-m",
+                "binderfix.sandbox.podroot",
+                *(f"--volume={r}" for r in roots),
+                "--",
+                *command,
+            ],
+        )
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        self.node_pods[name] = proc
+        self.pod_logs[name] = []
+        self.pod_hosts[name] = node
+        await _until_exec(proc, command[0])  # its root is made: exec lands in it from now on
+        self._set_container(name, container, {"running": {"startedAt": now_iso()}}, "Running")
+        await self._collect(proc, self.pod_logs[name])
+        code = await proc.wait()
+        self.node_pods.pop(name, None)
+        reason = "Completed" if code == 0 else "Error"
+        self._set_container(
+            name,
+            container,
+            {"terminated": {"exitCode": code, "reason": reason, "finishedAt": now_iso()}},
+            "Succeeded" if code == 0 else "Failed",
+        )
+
+    def _set_container(
+        self,
+        name: str,
+        container: dict[str, Any],
+        state: dict[str, Any],
+        phase: str = "Pending",
+    ) -> None:
+        obj = self.api.live(PODS, self.node_pod_ns.get(name, self.state.namespace), name)
+        if obj is None:
+            return
+        obj.patch(
+            {
+                "status": {
+                    "phase": phase,
+                    "conditions": [{"type": "Ready", "status": "False"}],
+                    "containerStatuses": [
+                        {
+                            "name": container["name"],
+                            "image": container.get("image", ""),
+                            "imageID": _IMAGE_ID if "running" in state else "",
+                            "ready": False,
+                            "restartCount": 0,
+                            "started": "running" in state,
+                            "state": state,
+                        }
+                    ],
+                }
+            }
+        )
+
     def _set_pod_phase(self, name: str, phase: str) -> None:
         obj = self.api.live(PODS, self.state.namespace, name)
         if obj is not None:
@@ -432,6 +561,7 @@ class Kubelet:
         host = self.pod_hosts.get(pod["metadata"]["name"])
         if host is None or not host.pid:
             return None
+        proc = self.node_pods.get(pod["metadata"]["name"])
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOSTNAME": pod["metadata"]["name"],
@@ -444,15 +574,35 @@ class Kubelet:
                 env[var["name"]] = var["value"]
             elif var["name"] == "CONFIGPROXY_AUTH_TOKEN":  # the kubelet resolves the secretKeyRef
                 env[var["name"]] = self.sandbox.secret("configproxy-auth-token")
+        if proc is not None:  # a pod of its own (a node helper): its process, its root
+            env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            return proc.pid, env
         return host.pid, env
 
     async def shutdown(self) -> None:
+        for proc in self.node_pods.values():
+            if proc.returncode is None:
+                proc.kill()
         for builder in self.builders.values():
             if builder.task is not None:
                 builder.task.cancel()
             if builder.proc is not None and builder.proc.returncode is None:
                 builder.proc.terminate()
                 await builder.proc.wait()
+
+
+async def _until_exec(proc: asyncio.subprocess.Process, program: str, limit: float = 5) -> None:
+    """Wait until a pod's process has become its command (set-up done), or has ended."""
+    name = Path(program).name[:15]  # /proc/PID/comm holds 15 characters
+    for _ in range(int(limit / 0.01)):
+        try:
+            if Path(f"/proc/{proc.pid}/comm").read_text().strip() == name:
+                return
+        except OSError:
+            return
+        if proc.returncode is not None:
+            return
+        await asyncio.sleep(0.01)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

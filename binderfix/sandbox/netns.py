@@ -64,8 +64,9 @@ def used_indexes() -> set[int]:
 
 def enter(pid: int, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
     """The command line that runs ``argv`` in the network, mount and UTS namespaces of
-    ``pid`` (a node or a pod), with exactly ``env`` as its environment when given."""
-    prefix = ["nsenter", "-t", str(pid), "-m", "-u", "-n", "--"]
+    ``pid`` (a node or a pod), in its root and working directory (a pod with a root of its
+    own, see :mod:`.podroot`), with exactly ``env`` as its environment when given."""
+    prefix = ["nsenter", "-t", str(pid), "-m", "-u", "-n", "-r", "-w", "--"]
     if env is None:
         return [*prefix, *argv]
     return [*prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]

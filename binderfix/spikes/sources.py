@@ -204,19 +204,6 @@ def _fork_range(path: str, start: int, end: int, new_tally: NewTally) -> tuple[i
         os._exit(code)
 
 
-def _api_error(exc: Exception) -> str:
-    """The API's answer, with its own message (which container to pick, which permission
-    is missing) when it gave one."""
-    import json
-
-    status, reason = getattr(exc, "status", None), getattr(exc, "reason", None)
-    try:
-        message = json.loads(getattr(exc, "body", None) or "{}").get("message")
-    except (ValueError, AttributeError):
-        message = None
-    return f"the API answered {status} {reason}" + (f": {message}" if message else "")
-
-
 def tally_pods(
     cluster: Cluster,
     selector: str,
@@ -230,23 +217,10 @@ def tally_pods(
     cannot be read, or stops part-way (deleted while being read, say), is named in
     ``sources_failed`` and what was read of it counts.
     """
-    import json
+    from binderfix.kube.pods import follow_log, list_pods
 
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    from binderfix.kube.client import api_errors
-
-    core = cluster.core
     where = f"in namespace {cluster.namespace!r}"
-    with api_errors(f"listing pods with {selector!r} {where}"):
-        response = core.list_namespaced_pod(  # type: ignore[attr-defined]
-            cluster.namespace,
-            label_selector=selector,
-            _preload_content=False,
-            _request_timeout=(10, 60),
-        )
-        pods = sorted(p["metadata"]["name"] for p in json.loads(response.data).get("items") or [])
+    pods = [p["metadata"]["name"] for p in list_pods(cluster, selector)]
     if not pods:
         raise BinderfixError(
             f"no pods match {selector!r} {where}",
@@ -257,22 +231,9 @@ def tally_pods(
     def read(pod: str) -> Counts:
         tally = new_tally()
         source = f"pod/{pod}"
-        failed = None
-        kwargs: dict[str, object] = {"_preload_content": False, "_request_timeout": (10, 300)}
-        if since_seconds:
-            kwargs["since_seconds"] = since_seconds
-        if container:
-            kwargs["container"] = container
-        try:
-            stream = core.read_namespaced_pod_log(pod, cluster.namespace, **kwargs)  # type: ignore[attr-defined]
-            try:
-                _pump(stream.read1, tally)
-            finally:
-                stream.release_conn()
-        except ApiException as exc:
-            failed = "gone while being read (404)" if exc.status == 404 else _api_error(exc)
-        except (HTTPError, OSError) as exc:
-            failed = f"read stopped: {type(exc).__name__}"
+        failed = follow_log(
+            cluster, pod, lambda read1: _pump(read1, tally), since_seconds, container
+        )
         counts = tally.close()
         counts.sources.append(source)
         if failed:

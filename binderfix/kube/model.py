@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ UNHEALTHY_REASONS = frozenset(
         "OOMKilled",
         "Unknown",
     }
+)
+
+# A builder pod's name: `<release>-dind-xxxxx`, `<release>-pink-xxxxx`, or the 2i2c chart's
+# `[<prefix>-]docker-api-xxxxx` (the DaemonSet's name and a five-character suffix).
+BUILDER_NAME = re.compile(
+    r"(?:(?P<release>[a-z0-9][-a-z0-9.]*?)-(?P<kind>dind|pink)"
+    r"|(?:(?P<prefix>[a-z0-9][-a-z0-9.]*?)-)?docker-api)-[a-z0-9]{5}"
 )
 
 
@@ -123,11 +131,6 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
     else:
         ready = bool(containers) and all(cs.get("ready") for cs in containers)
     name = str(meta.get("name", ""))
-    release = labels.get("release") or labels.get("app.kubernetes.io/instance", "")
-    if not release:
-        for marker in ("-dind-", "-pink-", "-docker-api-"):
-            if marker in name:
-                release = name.split(marker, 1)[0]
     return BuilderPod(
         name=name,
         namespace=str(meta.get("namespace") or "default"),
@@ -139,5 +142,16 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
         kind=builder_kind(labels, name),
         labels=labels,
         pod_ip=str(status.get("podIP") or ""),
-        release=release,
+        release=release_of(labels, name),
     )
+
+
+def release_of(labels: dict[str, str], name: str) -> str:
+    """The Helm release of a builder pod: its labels say it, else its name."""
+    release = labels.get("release") or labels.get("app.kubernetes.io/instance")
+    if release:
+        return release
+    match = BUILDER_NAME.fullmatch(name)
+    if match is None:
+        return ""
+    return match.group("release") or match.group("prefix") or ""
