@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import signal
-import threading
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -112,22 +111,24 @@ class KubenodeConnector(BaseConnector):
 
         node = self.data["kubenode_node"]
         try:
-            self.cluster = connect(
+            self.cluster = cluster = connect(
                 context=self.data["kubenode_context"],
                 namespace=self.data["kubenode_namespace"],
                 kubeconfig=self.data["kubenode_kubeconfig"],
             )
+            # Before any pod exists, a signal must never strand one; and after the client's
+            # own exit hook (it deletes its CA file), so that ours runs first at exit.
+            _stop_on_signals()
             self.helper = nodepod.start_helper(
-                self.cluster,
+                cluster,
                 node,
                 image=self.data["kubenode_image"],
                 timeout=float(self.data["kubenode_start_timeout"]),
+                on_created=lambda helper: _LIVE.__setitem__(helper.pod, (cluster, helper)),
             )
         except BinderfixError as exc:
             said = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
             raise ConnectError(said) from None
-        _LIVE[self.helper.pod] = (self.cluster, self.helper)
-        _stop_on_signals()
         logger.debug("--> kubenode: %s runs on %s", self.helper.pod, node)
 
     @override
@@ -305,10 +306,12 @@ def _stop_on_signals() -> None:
         return
     _installed = True
     atexit.register(_remove_all)
-    if threading.current_thread() is threading.main_thread():
 
-        def interrupt(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
 
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        # Greenlets run in the main OS thread (where handlers may be set) even when the
+        # monkey-patched threading module says otherwise; elsewhere, atexit still cleans up.
+        with contextlib.suppress(ValueError):
             signal.signal(signal.SIGTERM, interrupt)

@@ -153,12 +153,14 @@ def start_helper(
     timeout: float = DEFAULT_START_TIMEOUT,
     namespace: str | None = None,
     sleep: Callable[[float], Any] = time.sleep,
+    on_created: Callable[[NodeHelper], Any] = lambda helper: None,
 ) -> NodeHelper:
     """Create the helper pod on ``node`` and wait until its container runs.
 
     Raises a :class:`BinderfixError` naming the node (and the image, when it is the image)
     when the node is gone or NotReady, the API refuses the pod (PodSecurity admission,
-    RBAC), or the pod does not start within ``timeout``; a pod that was made is deleted."""
+    RBAC), or the pod does not start within ``timeout``; a pod that was made is deleted.
+    ``on_created`` is told of the pod as soon as it exists (to clean it up on a signal)."""
     ns = namespace or cluster.namespace
     problem = node_problem(read_node(cluster, node), node)
     if problem:
@@ -170,6 +172,8 @@ def start_helper(
         create_pod(cluster, manifest, ns)
     except BinderfixError as exc:
         raise _refused(exc, ns) from None
+    made = NodeHelper(node=node, pod=name, namespace=ns, image=image)
+    on_created(made)
     try:
         deadline = time.monotonic() + timeout
         interval = 0.05
@@ -181,7 +185,7 @@ def start_helper(
                     hint="another run, or an admission controller, removed it: try again",
                 )
             if is_running(pod):
-                return NodeHelper(node=node, pod=name, namespace=ns, image=image)
+                return made
             problem = start_problem(pod)
             if problem:
                 raise BinderfixError(
@@ -199,7 +203,7 @@ def start_helper(
             sleep(interval)
             interval = min(interval * 2, 1.0)
     except BaseException:
-        stop_helper(cluster, NodeHelper(node=node, pod=name, namespace=ns, image=image))
+        stop_helper(cluster, made)
         raise
 
 

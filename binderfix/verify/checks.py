@@ -101,4 +101,46 @@ class DindSocketCheck:
         return findings
 
 
-CHECKS: dict[str, type] = {DindSocketCheck.name: DindSocketCheck}
+class HelperPodsCheck:
+    """Is a kubenode helper pod left on a node by a run that was killed (SIGKILL, a crash)?
+
+    A helper pod is privileged on its node: one nobody uses should not linger until its
+    deadline. Pods of a run in progress (this machine's live processes, or another
+    machine's) are listed as ok; the next kubenode run on the node removes a leftover."""
+
+    name = "helpers"
+    description = "no privileged kubenode helper pod is left behind by a killed run"
+
+    def run(self, settings: Settings) -> list[Finding]:
+        from binderfix.kube.client import connect
+        from binderfix.kube.nodepod import (
+            HOLDER_ANNOTATION,
+            NODE_ANNOTATION,
+            is_abandoned,
+            leftover_helpers,
+        )
+
+        if settings.listing:
+            return []  # a saved listing: no API to ask
+        cluster = connect(context=settings.context, namespace=settings.namespace)
+        findings = []
+        for pod in leftover_helpers(cluster, settings.node_namespace):
+            meta = pod["metadata"]
+            notes = meta.get("annotations") or {}
+            node, held = notes.get(NODE_ANNOTATION, "?"), notes.get(HOLDER_ANNOTATION, "?")
+            details = {"pod": meta["name"], "namespace": meta.get("namespace"), "holder": held}
+            subject = f"{node} (helper pod)"
+            if is_abandoned(pod):
+                summary = (
+                    f"{meta['name']} left by a killed run ({held}): the next kubenode run on "
+                    f"{node} removes it, or kubectl delete pod {meta['name']} -n "
+                    f"{meta.get('namespace')}"
+                )
+                findings.append(Finding(self.name, subject, PROBLEM, summary, details))
+            else:
+                summary = f"{meta['name']} in use by a run in progress ({held})"
+                findings.append(Finding(self.name, subject, OK, summary, details))
+        return findings
+
+
+CHECKS: dict[str, type] = {c.name: c for c in (DindSocketCheck, HelperPodsCheck)}

@@ -13,7 +13,9 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -31,6 +33,9 @@ from binderfix.report import (
     write_text,
 )
 from binderfix.verify.checks import CHECKS, ERROR, OK, PROBLEM, Finding
+
+if TYPE_CHECKING:
+    from binderfix.inventory.settings import Settings
 
 
 @click.command()
@@ -125,7 +130,7 @@ def verify(idempotence: bool, junit_file: str | None) -> None:
 
     settings = from_env()
     builders, _ = builder_groups(settings)
-    code = _run_testinfra(builders, settings.use_sudo, junit_file)
+    code = _run_testinfra(builders, settings, junit_file)
     if idempotence:
         code = max(code, _idempotence())
     sys.exit(code)
@@ -157,12 +162,31 @@ def _ssh_config(builders: list[tuple[str, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_testinfra(builders: list[tuple[str, dict]], sudo: bool, junit_file: str | None) -> int:
+def _testinfra_hosts(builders: list[tuple[str, dict]], settings: Settings, tmp: str) -> list[str]:
+    """testinfra's ``--hosts`` and the options its backend needs, for the inventory's route."""
+    if settings.connect == "kubenode":
+        query = {"namespace": settings.node_namespace or settings.namespace}
+        if settings.context:
+            query["context"] = settings.context
+        tail = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        hosts = ",".join(f"kubenode://{data['node']}?{tail}" for _name, data in builders)
+        return ["-p", "binderfix.verify.kubenode", f"--hosts={hosts}"]
+    config = Path(tmp) / "ssh_config"
+    config.write_text(_ssh_config(builders))
+    hosts = ",".join(f"ssh://{node}" for node, _ in builders)
+    return [
+        f"--hosts={hosts}",
+        f"--ssh-config={config}",
+        *(["--sudo"] if settings.use_sudo else []),
+    ]
+
+
+def _run_testinfra(
+    builders: list[tuple[str, dict]], settings: Settings, junit_file: str | None
+) -> int:
     suite = importlib.util.find_spec("binderfix.verify.test_builders")
     assert suite is not None and suite.origin is not None
     with tempfile.TemporaryDirectory(prefix="binderfix-verify-") as tmp:
-        config = Path(tmp) / "ssh_config"
-        config.write_text(_ssh_config(builders))
         argv = [
             sys.executable,
             "-m",
@@ -179,11 +203,8 @@ def _run_testinfra(builders: list[tuple[str, dict]], sudo: bool, junit_file: str
             "addopts=",
             "-o",
             "pythonpath=",
-            f"--hosts={','.join(f'ssh://{node}' for node, _ in builders)}",
-            f"--ssh-config={config}",
+            *_testinfra_hosts(builders, settings, tmp),
         ]
-        if sudo:
-            argv.append("--sudo")
         if junit_file:
             argv.append(f"--junitxml={os.path.abspath(junit_file)}")
         proc = subprocess.run(argv, cwd=tmp)

@@ -34,7 +34,8 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
     connect_all(state)
     for host in inventory:
         if host not in state.activated_hosts or host in state.failed_hosts:
-            result.unreachable[host.name] = "cannot connect over SSH"
+            how = "through the Kubernetes API" if host.name.startswith("@kubenode/") else "over SSH"
+            result.unreachable[host.name] = f"cannot connect {how}"
     greenlets = {}
     for host in inventory:
         if host.name in result.unreachable:

@@ -2,6 +2,8 @@
 
     binderfix verify                      # builds --hosts and an ssh config from the inventory
     pytest --pyargs binderfix.verify.test_builders --hosts=ssh://node-1,ssh://node-2
+    pytest -p binderfix.verify.kubenode --pyargs binderfix.verify.test_builders \
+        --hosts=kubenode://node-1,kubenode://node-2   # no SSH: see binderfix.verify.kubenode
 
 Each node's builder socket path is a socket or absent, and its builder pod is Ready. The
 builder pods are read once per session from the API, with the inventory's settings.
@@ -21,7 +23,7 @@ from binderfix.inventory.settings import from_env
 def builders() -> dict[str, dict[str, Any]]:
     """Node -> the inventory's host data for it (one builder per node, the unhealthy one)."""
     hosts, _unhealthy = builder_groups(from_env())
-    return dict(hosts)
+    return {data["node"]: data for _name, data in hosts}
 
 
 @pytest.fixture
