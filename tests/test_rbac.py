@@ -36,7 +36,7 @@ def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path
     box = start_sandbox(tmp_path / "sb", rbac=MANIFEST)
     try:
         box.wait_builders()
-        expected = [
+        expected: list[tuple] = [
             ([BINDERFIX, "check", "--json"], 1),  # node-2 is broken
             ([PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y"], 0),
             ([BINDERFIX, "verify", "--idempotence"], 0),
@@ -44,8 +44,15 @@ def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path
             ([BINDERFIX, "netcheck", "--probe-pod"], 0),
             ([BINDERFIX, "spikes", "--since", "3h", "--json"], 1),  # the planted spike
         ]
-        for argv, code in expected:
-            out = run(*argv, env=box.env, cwd=REPO)
+        # The same through the Kubernetes API, no SSH: helper pods, exec, nodes read.
+        kubenode = {"BINDERFIX_CONNECT": "kubenode"}
+        expected += [
+            ([BINDERFIX, "check", "--json"], 0, kubenode),
+            ([PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y"], 0, kubenode),
+            ([BINDERFIX, "verify", "--idempotence"], 0, kubenode),
+        ]
+        for argv, code, *extra in expected:
+            out = run(*argv, env={**box.env, **(extra[0] if extra else {})}, cwd=REPO)
             assert out.returncode == code, f"{argv}: {out.stdout[-1500:]}\n{out.stderr[-1500:]}"
         audit = [
             json.loads(line)
@@ -73,5 +80,10 @@ def test_exec_forbidden_is_a_clear_exit_2(tmp_path: Path) -> None:
             and "deploys/rbac.yaml" in out.stderr
             and "Traceback" not in out.stderr
         )
+        # Over the kubenode route, the node is named and so is the missing rule.
+        out = run(PYINFRA, "@kubenode/node-1", "exec", "--", "true", env=box.env)
+        text = out.stdout + out.stderr
+        assert out.returncode != 0 and "Traceback" not in text
+        assert "forbidden (403)" in text and "pods/exec" in text and "node-1" in text
     finally:
         run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))

@@ -187,7 +187,13 @@ class KubenodeConnector(BaseConnector):
                 timeout,
             )
         except BinderfixError as exc:
-            return False, CommandOutput([OutputLine("stderr", exc.message)])
+            said = [OutputLine("stderr", exc.message)]
+            if exc.hint:
+                said.append(OutputLine("stderr", f"hint: {exc.hint}"))
+            if print_output:
+                for line in said:
+                    echo(f"{self.host.print_prefix}{line.line}", err=True)
+            return False, CommandOutput(said)
         lines = [OutputLine("stdout", line) for line in done.stdout.splitlines()]
         lines += [OutputLine("stderr", line) for line in done.stderr.splitlines()]
         if done.code is None:
