@@ -319,6 +319,8 @@ def pick_pod(
 ) -> dict[str, Any]:
     """The source pod: by name, or the first (by name) running pod matching ``selector``.
 
+    Never one of netcheck's own probe pods: they carry the source's labels, so a selector
+    matches them, and one left behind (its deletion failed) must not stand in for the hub.
     Raises :class:`BinderfixError` when there is no such pod, or it is not running."""
     from kubernetes.client.exceptions import ApiException
 
@@ -339,12 +341,20 @@ def pick_pod(
                     ) from None
                 raise
         found = json.loads(raw.data)
+        if _is_probe_pod(found):
+            raise BinderfixError(
+                f"pod {name} is a netcheck probe pod, not a source",
+                hint=f"name the pod it stands for; kubectl delete pod {name}",
+            )
     else:
         with api_errors(f"listing pods with {selector!r}"):
             raw = cluster.core.list_namespaced_pod(
                 ns, label_selector=selector, _preload_content=False, _request_timeout=API_TIMEOUT
             )
-        items = sorted(json.loads(raw.data).get("items") or [], key=lambda p: p["metadata"]["name"])
+        items = sorted(
+            (p for p in json.loads(raw.data).get("items") or [] if not _is_probe_pod(p)),
+            key=lambda p: p["metadata"]["name"],
+        )
         if not items:
             raise BinderfixError(
                 f"no pod matches {selector!r} in namespace {ns!r}",
@@ -368,6 +378,10 @@ def pick_pod(
             hint="pick a running pod with --pod or --selector",
         )
     return found
+
+
+def _is_probe_pod(pod: Mapping[str, Any]) -> bool:
+    return PROBE_LABEL in ((pod.get("metadata") or {}).get("labels") or {})
 
 
 def _not_running(pod: Mapping[str, Any], container: str | None) -> str:
