@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from binderfix.netcheck.targets import label_of
-from tests.conftest import BINDERFIX, RunningSandbox, run
+from tests.conftest import BINDERFIX, KUBECTL, RunningSandbox, run
 from tests.test_netcheck_probe import TOKEN, local_servers
 
 
@@ -515,3 +515,91 @@ def test_source_pod_missing_or_not_running_is_exit_2(shared_sandbox: RunningSand
         assert out.returncode == 2 and "not Running" in out.stderr and no_traceback(out)
     finally:
         shared_sandbox.kubectl("delete", "pod", "netcheck-pending", check=False)
+
+
+@pytest.mark.sandbox
+def test_the_probe_pod_is_gone_after_the_run_and_later_runs_use_the_hub(
+    shared_sandbox: RunningSandbox,
+) -> None:
+    """15.8: the probe pod came back as a Ready "hub" pod that later runs probed from."""
+    out = shared_sandbox.binderfix("netcheck", "--probe-pod", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert list(json.loads(out.stdout)["sources"])[0].startswith("probe-pod for hub-")
+    pods = json.loads(shared_sandbox.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    assert not [p for p in pods if "binderfix.io/netcheck-probe" in p["metadata"]["labels"]]
+    (hub,) = [
+        p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get("component") == "hub"
+    ]
+    later = shared_sandbox.binderfix("netcheck", "--json")
+    assert list(json.loads(later.stdout)["sources"]) == [f"pod/{hub}"], later.stderr
+
+
+def _running_processes(word: str) -> list[str]:
+    """Command lines of this machine's processes holding ``word`` (the sandbox's pods run
+    here, in network namespaces)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if word in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.sandbox
+def test_a_probe_pod_left_behind_is_never_a_source_and_deleting_it_ends_it(
+    shared_sandbox: RunningSandbox,
+) -> None:
+    """A probe pod whose deletion failed carries the hub's labels and runs: netcheck must
+    not pick it, and deleting it must stop it for good (no controller brings it back)."""
+    pods = json.loads(
+        shared_sandbox.kubectl("get", "pods", "-l", "component=hub", "-o", "json").stdout
+    )
+    (hub,) = [p["metadata"]["name"] for p in pods["items"]]
+    stale = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "binderfix-netcheck-0000000001",  # sorts before hub-...
+            "labels": {
+                "component": "hub",
+                "app": "jupyterhub",
+                "binderfix.io/netcheck-probe": "true",
+            },
+            "annotations": {"binderfix.io/stands-for": hub},
+        },
+        "spec": {"containers": [{"name": "probe", "image": "x", "command": ["sleep", "29.75"]}]},
+    }
+    made = run(
+        KUBECTL,
+        "create",
+        "--validate=false",
+        "-f",
+        "-",
+        env=shared_sandbox.env,
+        input=json.dumps(stale),
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        for _ in range(50):  # the sandbox's kubelet starts it
+            phase = shared_sandbox.kubectl(
+                "get", "pod", stale["metadata"]["name"], "-o", "jsonpath={.status.phase}"
+            ).stdout
+            if phase == "Running":
+                break
+            time.sleep(0.1)
+        assert phase == "Running" and _running_processes("sleep 29.75")
+        out = shared_sandbox.binderfix("netcheck", "--json")
+        assert list(json.loads(out.stdout)["sources"]) == [f"pod/{hub}"], out.stderr
+        out = shared_sandbox.binderfix("netcheck", "--pod", stale["metadata"]["name"])
+        assert out.returncode == 2 and "is a netcheck probe pod" in out.stderr
+    finally:
+        shared_sandbox.kubectl("delete", "pod", stale["metadata"]["name"], "--wait=false")
+    time.sleep(0.5)
+    pods = json.loads(shared_sandbox.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    assert [
+        p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get("component") == "hub"
+    ] == [hub]
+    assert not _running_processes("sleep 29.75")

@@ -66,6 +66,9 @@ class Kubelet:
     builders: dict[str, _Builder] = field(default_factory=dict)  # node name -> builder
     pod_logs: dict[str, LogLines] = field(default_factory=dict)  # pod name -> lines
     pod_hosts: dict[str, Host] = field(default_factory=dict)  # pod name -> where exec runs
+    # Pods a client created (netcheck's probe pods) -> their process once started: no
+    # controller owns them, so deleting one ends it for good.
+    created: dict[str, asyncio.subprocess.Process | None] = field(default_factory=dict)
 
     # -- builder pods -----------------------------------------------------------------------
 
@@ -259,10 +262,16 @@ class Kubelet:
         return False
 
     def pod_deleted(self, pod: dict[str, Any]) -> None:
-        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement."""
+        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement.
+        A pod a client created has no controller: its process is killed, and that is all."""
         name = pod["metadata"]["name"]
         host = self.pod_hosts.pop(name, None)
         self.pod_logs.pop(name, None)
+        if name in self.created:
+            proc = self.created.pop(name)
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+            return
         if host is None:
             return
         builder = self.builders.get(host.name)
@@ -397,6 +406,7 @@ class Kubelet:
             return
         self.pod_hosts[meta["name"]] = host
         self.pod_logs[meta["name"]] = []
+        self.created[meta["name"]] = None
         asyncio.get_running_loop().create_task(
             self._run_created(meta["name"], pod, host)
         ).add_done_callback(_report_crash)
@@ -412,8 +422,12 @@ class Kubelet:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
         )
+        if name not in self.created:  # deleted while it started
+            proc.kill()
+        else:
+            self.created[name] = proc
         self._set_pod_phase(name, "Running")
-        await self._collect(proc, self.pod_logs[name])
+        await self._collect(proc, self.pod_logs.get(name, []))
         code = await proc.wait()
         self._set_pod_phase(name, "Succeeded" if code == 0 else "Failed")
 
