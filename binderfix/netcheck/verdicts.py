@@ -34,7 +34,7 @@ VERDICTS = (
 # What to do about a verdict whose cause is not on the network path.
 HINTS = {
     "no-token": f"probe from a pod that holds {TOKEN_ENV} (the hub's, the proxy's), "
-    f"or for --local export it first",
+    "or for --local export it first",
 }
 
 NO_TOOL = "no python3, curl, wget or bash in the pod"
