@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import BINDERFIX, RunningSandbox, run
+from binderfix.netcheck.targets import label_of
+from tests.conftest import BINDERFIX, KUBECTL, RunningSandbox, run
 from tests.test_netcheck_probe import TOKEN, local_servers
 
 
@@ -50,17 +51,26 @@ def local(
     return netcheck(*args)
 
 
-def runbook_here(servers: dict[str, str], **moved: str) -> list[str]:
-    """The runbook's five targets, moved to local servers."""
-    where = {
+def runbook_urls(servers: dict[str, str], **moved: str) -> dict[str, str]:
+    """Where the runbook's targets go when moved to local servers (one path each)."""
+    return {
         "binder": servers["ok"],
-        "hub": servers["ok"],
-        "proxy-public": servers["ok"],
+        "hub": f"{servers['ok']}h/api",
+        "proxy-public": f"{servers['ok']}pp/api",
         "proxy-api": servers["routes"],
         **moved,
     }
+
+
+def label(servers: dict[str, str], name: str, **moved: str) -> str:
+    """The matrix's label for a runbook target moved with --url: where it goes."""
+    return label_of(runbook_urls(servers, **moved)[name])
+
+
+def runbook_here(servers: dict[str, str], **moved: str) -> list[str]:
+    """The runbook's five targets, moved to local servers."""
     args = ["--local", "--timeout", "1", "--internet-url", servers["ok"]]
-    for name, url in where.items():
+    for name, url in runbook_urls(servers, **moved).items():
         args += ["--url", f"{name}={url}"]
     return args
 
@@ -109,16 +119,14 @@ def test_the_runbooks_targets_with_their_summaries(servers: dict[str, str]) -> N
     out = netcheck(*runbook_here(servers), "--json", token=TOKEN)
     assert out.returncode == 0, out.stdout + out.stderr
     found = results(out)
-    assert list(found) == [
-        "binder",
-        "hub:8081/hub/api",
-        "proxy-public/hub/api",
-        "internet",
-        "proxy-api:8001/api/routes",
-    ]
-    assert found["proxy-api:8001/api/routes"]["summary"] == "2 routes"
-    assert found["hub:8081/hub/api"]["summary"] == "version 5.2.1"
-    assert "same answer as hub:8081/hub/api" in found["proxy-public/hub/api"]["detail"]
+    names = ["binder", "hub", "proxy-public", "internet", "proxy-api"]
+    labels = [label(servers, n) if n != "internet" else n for n in names]
+    assert list(found) == labels
+    port = servers["ok"].split(":")[2].rstrip("/")  # the labels say where each went
+    assert labels[1] == f"127.0.0.1:{port}/h/api"
+    assert found[labels[4]]["summary"] == "2 routes"
+    assert found[labels[1]]["summary"] == "version 5.2.1"
+    assert f"same answer as {labels[1]}" in found[labels[2]]["detail"]
 
 
 def test_proxy_public_answering_differently_from_the_hub_is_a_mismatch(
@@ -126,14 +134,59 @@ def test_proxy_public_answering_differently_from_the_hub_is_a_mismatch(
 ) -> None:
     out = netcheck(*runbook_here(servers, **{"proxy-public": servers["other"]}), token=TOKEN)
     assert out.returncode == 1
-    assert "MISMATCH: the answer differs from hub:8081/hub/api's" in out.stdout
+    assert f"MISMATCH: the answer differs from {label(servers, 'hub')}'s" in out.stdout
 
 
-def test_proxy_api_token_wrong_or_missing_is_token_rejected(servers: dict[str, str]) -> None:
-    for token in ("wrong", None):
-        out = netcheck(*runbook_here(servers), "--json", token=token)
-        assert out.returncode == 1
-        assert results(out)["proxy-api:8001/api/routes"]["verdict"] == "token-rejected"
+def test_a_wrong_token_is_rejected_and_a_missing_one_is_no_token(servers: dict[str, str]) -> None:
+    api = label(servers, "proxy-api")
+    out = netcheck(*runbook_here(servers), "--json", token="wrong")
+    assert out.returncode == 1 and results(out)[api]["verdict"] == "token-rejected"
+    out = netcheck(*runbook_here(servers), "--json")
+    assert out.returncode == 1
+    assert results(out)[api]["verdict"] == "no-token"
+    assert "CONFIGPROXY_AUTH_TOKEN" in results(out)[api]["hint"]
+    text = netcheck(*runbook_here(servers)).stdout  # a different fix: said once, with what to do
+    assert "NO-TOKEN: no CONFIGPROXY_AUTH_TOKEN in the source's environment" in text
+    assert text.count("hint: no-token: probe from a pod that holds CONFIGPROXY_AUTH_TOKEN") == 1
+
+
+def test_a_moved_target_is_labelled_by_its_new_url(servers: dict[str, str]) -> None:
+    out = netcheck(*runbook_here(servers), token=TOKEN)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for default in ("hub:8081/hub/api", "proxy-public/hub/api", "proxy-api:8001/api/routes"):
+        assert default not in out.stdout  # none of these places was probed
+    assert label(servers, "proxy-public") in out.stdout
+
+
+def test_one_timeout_bounds_the_whole_check_whatever_the_targets_do(
+    servers: dict[str, str],
+) -> None:
+    """A byte a second (status line or body), an endless body, silence: --timeout 2 is about
+    2 seconds in all (13.6: it was 5.2)."""
+    started = time.monotonic()
+    out = netcheck(
+        "--local", "--no-defaults", "--timeout", "2", "--json",
+        *[a for n in ("slow-head", "slow-body", "drip", "silent") for a in ("--target", servers[n])],
+    )  # fmt: skip
+    took = time.monotonic() - started
+    verdicts = [r["verdict"] for r in results(out).values()]
+    assert verdicts == ["timeout", "ok", "ok", "timeout"], out.stdout
+    assert json.loads(out.stdout)["seconds"] < 2.5
+    assert took < 4, took  # and the command's own start
+
+
+def test_a_redirect_to_itself_is_a_loop_not_ok(servers: dict[str, str]) -> None:
+    out = local(servers, "loop", "moved")
+    assert out.returncode == 1
+    assert f"REDIRECT-LOOP: {servers['loop']} redirects to itself" in out.stdout
+    assert "ok 200" in out.stdout  # /moved, followed on the same host
+
+
+def test_help_is_for_users() -> None:
+    out = netcheck("--help")
+    assert out.returncode == 0
+    assert "_netcheck" not in out.stdout and "signature" not in out.stdout
+    assert "redirect-loop" in out.stdout and "no-token" in out.stdout
 
 
 def test_expect_blocked_passes_when_nothing_connects(servers: dict[str, str]) -> None:
@@ -200,13 +253,13 @@ def test_the_token_never_appears_in_any_output(servers: dict[str, str], tmp_path
             out = netcheck(*args, token=TOKEN)
             assert out.returncode in (0, 1) and no_traceback(out), out.stderr
             seen.append(out.stdout + out.stderr + junit.read_text())
+            assert label(servers, "proxy-api", **moved) in seen[-1]  # the proxy API was probed
     # A user's own input holding the token is redacted too, in errors as in results.
     seen.append(netcheck("--local", "--target", f"ftp://{TOKEN}/", token=TOKEN).stderr)
     out = netcheck(
         "--local", "--no-defaults", "--target", f"{servers['ok']}?t={TOKEN}", "--json", token=TOKEN
     )
     seen.append(out.stdout + out.stderr)
-    assert all("proxy-api:8001/api/routes" in s for s in seen[:6])
     assert "[redacted]" in seen[2]  # the echo: HTTP 500 with the token as its reason
     assert not [s for s in seen if TOKEN in s]
 
@@ -434,7 +487,7 @@ def test_from_a_pod_without_python3_the_shell_fallback_runs(shared_sandbox: Runn
     by_id = {r["id"]: r for r in results}
     assert by_id["binder"]["verdict"] == "ok" and by_id["binder"]["status"] == 200
     # The controller holds no proxy token: the proxy API is not even asked, and it says so.
-    assert by_id["proxy-api:8001/api/routes"]["verdict"] == "token-rejected"
+    assert by_id["proxy-api:8001/api/routes"]["verdict"] == "no-token"
     assert out.returncode == 1
 
 
@@ -462,3 +515,91 @@ def test_source_pod_missing_or_not_running_is_exit_2(shared_sandbox: RunningSand
         assert out.returncode == 2 and "not Running" in out.stderr and no_traceback(out)
     finally:
         shared_sandbox.kubectl("delete", "pod", "netcheck-pending", check=False)
+
+
+@pytest.mark.sandbox
+def test_the_probe_pod_is_gone_after_the_run_and_later_runs_use_the_hub(
+    shared_sandbox: RunningSandbox,
+) -> None:
+    """15.8: the probe pod came back as a Ready "hub" pod that later runs probed from."""
+    out = shared_sandbox.binderfix("netcheck", "--probe-pod", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert list(json.loads(out.stdout)["sources"])[0].startswith("probe-pod for hub-")
+    pods = json.loads(shared_sandbox.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    assert not [p for p in pods if "binderfix.io/netcheck-probe" in p["metadata"]["labels"]]
+    (hub,) = [
+        p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get("component") == "hub"
+    ]
+    later = shared_sandbox.binderfix("netcheck", "--json")
+    assert list(json.loads(later.stdout)["sources"]) == [f"pod/{hub}"], later.stderr
+
+
+def _running_processes(word: str) -> list[str]:
+    """Command lines of this machine's processes holding ``word`` (the sandbox's pods run
+    here, in network namespaces)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if word in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.sandbox
+def test_a_probe_pod_left_behind_is_never_a_source_and_deleting_it_ends_it(
+    shared_sandbox: RunningSandbox,
+) -> None:
+    """A probe pod whose deletion failed carries the hub's labels and runs: netcheck must
+    not pick it, and deleting it must stop it for good (no controller brings it back)."""
+    pods = json.loads(
+        shared_sandbox.kubectl("get", "pods", "-l", "component=hub", "-o", "json").stdout
+    )
+    (hub,) = [p["metadata"]["name"] for p in pods["items"]]
+    stale = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "binderfix-netcheck-0000000001",  # sorts before hub-...
+            "labels": {
+                "component": "hub",
+                "app": "jupyterhub",
+                "binderfix.io/netcheck-probe": "true",
+            },
+            "annotations": {"binderfix.io/stands-for": hub},
+        },
+        "spec": {"containers": [{"name": "probe", "image": "x", "command": ["sleep", "29.75"]}]},
+    }
+    made = run(
+        KUBECTL,
+        "create",
+        "--validate=false",
+        "-f",
+        "-",
+        env=shared_sandbox.env,
+        input=json.dumps(stale),
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        for _ in range(50):  # the sandbox's kubelet starts it
+            phase = shared_sandbox.kubectl(
+                "get", "pod", stale["metadata"]["name"], "-o", "jsonpath={.status.phase}"
+            ).stdout
+            if phase == "Running":
+                break
+            time.sleep(0.1)
+        assert phase == "Running" and _running_processes("sleep 29.75")
+        out = shared_sandbox.binderfix("netcheck", "--json")
+        assert list(json.loads(out.stdout)["sources"]) == [f"pod/{hub}"], out.stderr
+        out = shared_sandbox.binderfix("netcheck", "--pod", stale["metadata"]["name"])
+        assert out.returncode == 2 and "is a netcheck probe pod" in out.stderr
+    finally:
+        shared_sandbox.kubectl("delete", "pod", stale["metadata"]["name"], "--wait=false")
+    time.sleep(0.5)
+    pods = json.loads(shared_sandbox.kubectl("get", "pods", "-o", "json").stdout)["items"]
+    assert [
+        p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get("component") == "hub"
+    ] == [hub]
+    assert not _running_processes("sleep 29.75")

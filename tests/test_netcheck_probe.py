@@ -50,6 +50,16 @@ TOKEN = "s3cret-token-for-tests"
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
+    REDIRECTS = {  # path -> Location
+        "/loop": "/loop",  # to itself, relative
+        "/loop-abs?x=1": "http://127.0.0.1:PORT/loop-abs?x=1",  # to itself, absolute
+        "/ping": "/pong",  # a loop of two
+        "/pong": "/ping",
+        "/moved": "/",  # followed: the answer is the end's
+        "/away": "http://nonexistent.invalid/",  # another host: an answer, not followed
+        "/on": "/on/1",  # a chain that never ends
+        **{f"/on/{n}": f"/on/{n + 1}" for n in range(1, 20)},
+    }
 
     def do_GET(self) -> None:  # noqa: N802
         auth = self.headers.get("Authorization") or ""
@@ -66,7 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
             code, reason, body = 500, auth, auth.encode()
         elif self.path.startswith("/echo"):
             body = json.dumps({"version": auth}).encode()
+        location = self.REDIRECTS.get(self.path)
+        if location:
+            code, body = 302, b""
         self.send_response(code, reason)
+        if location:
+            self.send_header("Location", location.replace("PORT", str(self.server.server_port)))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -108,9 +123,44 @@ def _drip(conn: socket.socket) -> None:  # answers, and the answer never ends
         conn.close()
 
 
+SLOW_BYTES = 20  # a slow server stops by itself after this many seconds
+
+
+def _byte_a_second(conn: socket.socket, answer: bytes) -> None:
+    """Sends ``answer`` one byte a second, for at most SLOW_BYTES seconds: always progress,
+    so no read timeout ever fires."""
+    conn.recv(65536)
+    try:
+        for byte in answer[:SLOW_BYTES]:
+            conn.sendall(bytes([byte]))
+            time.sleep(1)
+    except OSError:
+        pass
+    conn.close()
+
+
+def _slow_head(conn: socket.socket) -> None:  # the status line itself, a byte a second
+    _byte_a_second(conn, b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+
+def _slow_body(conn: socket.socket) -> None:  # the status at once, then a byte a second
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 20\r\n\r\n")
+    _byte_a_second(conn, b"x" * 20)
+
+
 def _banner(conn: socket.socket) -> None:  # answers, but not in HTTP
     conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
     conn.close()
+
+
+REDIRECT_PATHS = {
+    "loop": "/loop",
+    "loop-abs": "/loop-abs?x=1",
+    "ping": "/ping",
+    "moved": "/moved",
+    "away": "/away",
+    "on": "/on",
+}
 
 
 @contextmanager
@@ -121,6 +171,8 @@ def local_servers() -> Iterator[dict[str, str]]:
     silent, silent_port = _serve_tcp(_sleep_forever)
     banner, banner_port = _serve_tcp(_banner)
     drip, drip_port = _serve_tcp(_drip)
+    slow_head, slow_head_port = _serve_tcp(_slow_head)
+    slow_body, slow_body_port = _serve_tcp(_slow_body)
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     closed_port = closed.getsockname()[1]
@@ -141,6 +193,9 @@ def local_servers() -> Iterator[dict[str, str]]:
             "tls": f"https://127.0.0.1:{port}/",
             "not-http": f"http://127.0.0.1:{banner_port}/",
             "drip": f"http://127.0.0.1:{drip_port}/build/gh/x/y/HEAD",
+            "slow-head": f"http://127.0.0.1:{slow_head_port}/",
+            "slow-body": f"http://127.0.0.1:{slow_body_port}/",
+            **{name: f"{base}{path}" for name, path in REDIRECT_PATHS.items()},
             "tcp": f"127.0.0.1:{port}",
             "tcp-closed": f"127.0.0.1:{closed_port}",
             "tcp-silent": f"127.0.0.1:{silent_port}",
@@ -150,6 +205,8 @@ def local_servers() -> Iterator[dict[str, str]]:
         silent.close()
         banner.close()
         drip.close()
+        slow_head.close()
+        slow_body.close()
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +247,16 @@ PROXY = {**T, "role": "proxy-api"}
         (T, {"stage": "tls", "error": "timeout"}, "timeout", "TLS handshake"),
         (T, {"stage": "tls", "error": "tls", "message": "WRONG_VERSION"}, "tls", "WRONG_VERSION"),
         (T, {"stage": "read", "error": "not-http", "message": "not HTTP"}, "error", "not HTTP"),
-        (PROXY, {"error": "missing-env", "missing": ["TOK"]}, "token-rejected", "no TOK"),
+        (PROXY, {"error": "missing-env", "missing": ["TOK"]}, "no-token", "no TOK"),
+        (T, {"stage": "read", "error": "deadline"}, "timeout", "did not finish within 5s"),
+        ({**T, "deadline": 2}, {"stage": "read", "error": "deadline"}, "timeout", "within 2s"),
+        (
+            T,
+            {"stage": "done", "error": "redirect-loop", "message": "u redirects to itself"},
+            "redirect-loop",
+            "u redirects to itself",
+        ),
+        (T, {"stage": "done", "status": 200, "redirects": 1}, "ok", "HTTP 200 after 1 redirect"),
         (T, {"error": "missing-env", "missing": ["TOK"]}, "error", "TOK is not set"),
         (T, {"stage": "parse", "error": "malformed", "message": "bad"}, "error", "bad"),
     ],
@@ -259,6 +325,13 @@ TCP_T = {"id": "t", "kind": "tcp", "address": "h:80", "connect_timeout": 1, "rea
         (HTTP_T, {"tool": "bash", "code": 7, "connected": False, "message": "h: Name or service not known"}, "dns", "dns"),
         (TCP_T, {"tool": "bash", "code": 0, "connected": True, "message": "CONNECTED"}, "ok", "done"),
         (HTTP_T, {"tool": "skipped", "code": 0, "missing": "TOK"}, "error", "parse"),
+        ({**HTTP_T, "role": "proxy-api"}, {"tool": "skipped", "code": 0, "missing": "TOK"}, "no-token", "parse"),
+        (HTTP_T, {"tool": "curl", "code": 0, "status": 302, "location": "http://h/"}, "redirect-loop", "done"),
+        (HTTP_T, {"tool": "curl", "code": 0, "status": 302, "location": "http://h/login"}, "ok", "done"),
+        (HTTP_T, {"tool": "wget", "code": 8, "location": "/", "message": "HTTP/1.1 302 Found Location: /"}, "redirect-loop", "done"),
+        (HTTP_T, {"tool": "wget", "code": 1, "message": "wget: too many redirections"}, "redirect-loop", "done"),
+        (HTTP_T, {"tool": "wget", "code": 137, "message": "Connecting to h:80... connected."}, "timeout", "read"),
+        (HTTP_T, {"tool": "curl", "code": 28, "connected": True, "status": 200}, "ok", "done"),
         ({**HTTP_T, "role": "proxy-api"}, {"tool": "curl", "code": 0, "status": 403, "connected": True}, "token-rejected", "done"),
     ],
 )  # fmt: skip
@@ -307,9 +380,7 @@ def test_judge_compares_the_proxys_answer_with_the_hubs_and_checks_expectations(
 
 
 def test_runbook_targets_with_prefix_moved_urls_and_the_token_header() -> None:
-    targets = runbook_targets(
-        "prod-", "http://127.0.0.1:9/", {"proxy-public": "https://pp/hub/api"}
-    )
+    targets = runbook_targets("prod-", "http://127.0.0.1:9/")
     by_id = {t.id: t for t in targets}
     assert list(by_id) == [
         "prod-binder",
@@ -319,7 +390,6 @@ def test_runbook_targets_with_prefix_moved_urls_and_the_token_header() -> None:
         "prod-proxy-api:8001/api/routes",
     ]
     assert by_id["prod-binder"].url == "http://prod-binder/"
-    assert by_id["prod-proxy-public/hub/api"].url == "https://pp/hub/api"
     assert by_id["prod-proxy-public/hub/api"].same_as == "prod-hub:8081/hub/api"
     api = by_id["prod-proxy-api:8001/api/routes"]
     assert api.headers == (("Authorization", "token ${CONFIGPROXY_AUTH_TOKEN}"),)
@@ -327,6 +397,23 @@ def test_runbook_targets_with_prefix_moved_urls_and_the_token_header() -> None:
     assert api.for_probe(5)["headers"] == {"Authorization": "token ${CONFIGPROXY_AUTH_TOKEN}"}
     with pytest.raises(BinderfixError, match="no target 'nosuch'"):
         runbook_targets(urls={"nosuch": "http://x/"})
+
+
+def test_a_moved_target_is_labelled_by_where_it_goes() -> None:
+    """--url proxy-public=https://pp/hub/api: the row says https://pp/hub/api, not the
+    default name of a place that was not probed."""
+    moved = {"proxy-public": "https://pp/hub/api", "hub": "http://10.0.0.5:8081/hub/api"}
+    targets = runbook_targets("prod-", "http://127.0.0.1:9/", moved)
+    assert [t.id for t in targets] == [
+        "prod-binder",
+        "10.0.0.5:8081/hub/api",
+        "https://pp/hub/api",
+        "internet",
+        "prod-proxy-api:8001/api/routes",
+    ]
+    assert targets[2].same_as == "10.0.0.5:8081/hub/api"  # still compared with the hub
+    same = runbook_targets(urls={"binder": "http://x/", "hub": "http://x/"})
+    assert [t.id for t in same][:2] == ["x (binder)", "x (hub)"]  # two rows, told apart
 
 
 @pytest.mark.parametrize(
@@ -440,6 +527,53 @@ def test_an_endless_answer_is_read_for_one_read_timeout_only(servers: dict[str, 
     assert any("still streaming" in step for step in results[0]["steps"])
 
 
+def test_the_probe_ends_within_one_timeout_whatever_the_target_does(
+    servers: dict[str, str],
+) -> None:
+    """A byte a second never lets a read time out: the probe's deadline ends it (13.6)."""
+    names = ["slow-head", "slow-body", "drip", "silent", "ok"]
+    started = time.monotonic()
+    document = run_script([target(servers, n).for_probe(2) for n in names], {})
+    took = time.monotonic() - started
+    by_id = {r["id"]: r for r in document["results"]}
+    assert {n: by_id[n]["verdict"] for n in names} == {
+        "slow-head": "timeout",
+        "slow-body": "ok",  # the status came in time: the answer counts by it
+        "drip": "ok",
+        "silent": "timeout",
+        "ok": "ok",
+    }
+    assert "did not finish within 2s" in by_id["slow-head"]["detail"]
+    assert by_id["slow-body"]["status"] == 200
+    assert any("still streaming at the deadline" in s for s in by_id["slow-body"]["steps"])
+    assert took < 3.2, took  # one timeout (2s) and python's start, not 5s
+
+
+def test_redirects_are_followed_on_the_same_host_and_a_loop_is_a_loop(
+    servers: dict[str, str],
+) -> None:
+    names = ["loop", "loop-abs", "ping", "on", "moved", "away"]
+    document = run_script([target(servers, n).for_probe(2) for n in names], {})
+    by_id = {r["id"]: r for r in document["results"]}
+    assert {n: by_id[n]["verdict"] for n in names} == {
+        "loop": "redirect-loop",
+        "loop-abs": "redirect-loop",
+        "ping": "redirect-loop",
+        "on": "redirect-loop",
+        "moved": "ok",
+        "away": "ok",
+    }
+    assert by_id["loop"]["detail"] == f"{servers['loop']} redirects to itself"
+    assert "redirects back to" in by_id["ping"]["detail"]
+    assert "still redirects after 5 redirects" in by_id["on"]["detail"]
+    assert (by_id["moved"]["status"], by_id["moved"]["detail"]) == (
+        200,
+        "HTTP 200 after 1 redirect",
+    )
+    assert (by_id["away"]["status"], by_id["away"]["detail"]) == (302, "HTTP 302")
+    assert any("another host, not followed" in s for s in by_id["away"]["steps"])
+
+
 def test_mismatch_between_two_real_answers(servers: dict[str, str]) -> None:
     hub = Target(id="hub", url=servers["ok"])
     proxy = Target(id="proxy", url=servers["other"], same_as="hub")
@@ -498,6 +632,33 @@ def test_shell_fallback_with_only_one_tool(
     assert how == f"shell fallback ({tool})"
     assert took < 5, took  # all at once: about one timeout (2s at most for curl)
     assert TOKEN not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("tool", ["curl", "wget", "bash"])
+def test_shell_fallback_ends_within_one_timeout_and_sees_a_loop(
+    servers: dict[str, str], tmp_path: Path, tool: str
+) -> None:
+    names = ["slow-head", "slow-body", "loop", "loop-abs", "moved"]
+    targets = [target(servers, n) for n in names]
+    path = tool_path(tmp_path, tool)
+    started = time.monotonic()
+    out = subprocess.run(
+        [f"{path}/sh", "-c", fallback_script(), "netcheck", *[t.shell_arg(2) for t in targets]],
+        capture_output=True,
+        text=True,
+        env={"PATH": path},
+        timeout=30,
+    )
+    took = time.monotonic() - started
+    results, _ = parse_report(out.stdout, targets, 2)
+    assert {r["id"]: r["verdict"] for r in results} == {
+        "slow-head": "timeout",
+        "slow-body": "ok",  # the status came in time
+        "loop": "redirect-loop",
+        "loop-abs": "redirect-loop",
+        "moved": "ok",  # 302 elsewhere: not followed by the fallback, an answer all the same
+    }, out.stdout
+    assert took < 3.5, took  # one timeout (2s), not two, nor as long as the server drips
 
 
 def test_shell_fallback_without_any_tool_cannot_run(

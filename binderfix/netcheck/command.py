@@ -23,9 +23,10 @@ Sources: the hub pod (-l component=hub) unless --pod, -l or --local say otherwis
 give one column each. The probe runs in the pod through the exec API: python3 if the pod
 has it, else a shell fallback (curl, wget or bash) with coarser verdicts.
 \b
-Verdicts: ok, dns (the name does not resolve), refused, timeout (connect or read),
-tls, http-status (4xx/5xx), token-rejected (proxy API), mismatch (proxy-public's hub API
-answer differs from the hub's), error.
+Verdicts: ok, dns (the name does not resolve), refused, timeout (connect, read, or the
+whole answer not in within the timeout), tls, http-status (4xx/5xx), redirect-loop,
+no-token (the source has no proxy token to send), token-rejected (the proxy API refused
+it), mismatch (proxy-public's hub API answer differs from the hub's), error.
 \b
 Exit status: 0 every target as expected, 1 some target is not, 2 the check could not run
 (no such pod, pod not running, exec forbidden, API unreachable, nothing to probe with)."""
@@ -94,7 +95,7 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
     default=5.0,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True, max=300),
-    help="Connect timeout and read timeout, each, in seconds.",
+    help="Seconds for each target: to connect, to answer, and for the whole probe.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option(
@@ -104,10 +105,9 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
 def netcheck(**options: Any) -> None:
     """Probe the runbook's targets (binder, the hub API directly and through the proxy, the
     internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
-    all at once, each with its own connect and read timeout.
-
-    The options are passed on whole to ``_netcheck``, whose signature lists them.
+    all at once, each within one timeout whatever the target does.
     """
+    # The options are passed on whole to _netcheck, whose signature lists them.
     from binderfix.netcheck.report import redact
     from binderfix.netcheck.targets import TOKEN_ENV
 

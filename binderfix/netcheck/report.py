@@ -53,7 +53,8 @@ def cell(r: Mapping[str, Any], colour: bool) -> str:
 
 
 def matrix_text(matrix: Matrix, colour: bool) -> str:
-    """One row per target, one column per source, and a count of what passed."""
+    """One row per target, one column per source, a count of what passed, and a hint for
+    each verdict that has one (said once, however many cells show it)."""
     sources = list(matrix)
     if not sources:
         return "no source could be probed from"
@@ -63,7 +64,10 @@ def matrix_text(matrix: Matrix, colour: bool) -> str:
     total = sum(len(rs) for rs in matrix.values())
     summary = f"{passed}/{total} as expected"
     summary = paint(summary, "green" if passed == total else "red", colour)
-    return render_table(["TARGET", *sources], rows) + f"\n\n{summary}"
+    hints = dict.fromkeys(
+        f"hint: {r['verdict']}: {r['hint']}" for rs in matrix.values() for r in rs if r.get("hint")
+    )
+    return "\n".join([render_table(["TARGET", *sources], rows), "", summary, *hints])
 
 
 def json_document(

@@ -193,6 +193,8 @@ def pick_pod(
 ) -> dict[str, Any]:
     """The source pod: by name, or the first (by name) running pod matching ``selector``.
 
+    Never one of netcheck's own probe pods: they carry the source's labels, so a selector
+    matches them, and one left behind (its deletion failed) must not stand in for the hub.
     Raises :class:`BinderfixError` when there is no such pod, or it is not running."""
     ns = cluster.namespace
     if name:
@@ -202,8 +204,13 @@ def pick_pod(
                 f"no pod {name!r} in namespace {ns!r}",
                 hint="kubectl get pods; or pick the source with --selector",
             )
+        if _is_probe_pod(found):
+            raise BinderfixError(
+                f"pod {name} is a netcheck probe pod, not a source",
+                hint=f"name the pod it stands for; kubectl delete pod {name}",
+            )
     else:
-        items = list_pods(cluster, selector)
+        items = [p for p in list_pods(cluster, selector) if not _is_probe_pod(p)]
         if not items:
             raise BinderfixError(
                 f"no pod matches {selector!r} in namespace {ns!r}",
@@ -227,6 +234,10 @@ def pick_pod(
             hint="pick a running pod with --pod or --selector",
         )
     return found
+
+
+def _is_probe_pod(pod: Mapping[str, Any]) -> bool:
+    return PROBE_LABEL in ((pod.get("metadata") or {}).get("labels") or {})
 
 
 def _not_running(pod: Mapping[str, Any], container: str | None) -> str:

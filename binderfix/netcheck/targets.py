@@ -46,13 +46,16 @@ class Target:
         return sorted({n for _, v in self.headers for n in re.findall(r"\$\{(\w+)\}", v)})
 
     def for_probe(self, timeout: float) -> dict[str, Any]:
-        """The target as the Python probe reads it."""
+        """The target as the Python probe reads it. ``timeout`` bounds the connect, each read,
+        and the whole probe (its deadline): the check takes one timeout, whatever the server
+        does."""
         data: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "headers": dict(self.headers),
             "connect_timeout": timeout,
             "read_timeout": timeout,
+            "deadline": timeout,
         }
         data["url" if self.kind == "http" else "address"] = self.endpoint
         if self.role:
@@ -60,10 +63,11 @@ class Target:
         return data
 
     def shell_arg(self, timeout: float) -> str:
-        """The target as the shell fallback reads it (whole seconds; the first header only)."""
+        """The target as the shell fallback reads it: connect, read and whole-probe timeouts
+        (whole seconds), the first header only."""
         t = max(1, math.ceil(timeout))
         header = f"{self.headers[0][0]}: {self.headers[0][1]}" if self.headers else ""
-        return f"{self.id}|{self.kind}|{self.endpoint}|{t}|{t}|{header}"
+        return f"{self.id}|{self.kind}|{self.endpoint}|{t}|{t}|{t}|{header}"
 
 
 RUNBOOK_NAMES = ("binder", "hub", "proxy-public", "internet", "proxy-api")
@@ -79,7 +83,9 @@ def runbook_targets(
 
     ``prefix`` is a chart ``fullnameOverride`` prefix (``prod-`` ...). ``urls`` moves any
     of them by name (:data:`RUNBOOK_NAMES`), e.g. ``{"proxy-public":
-    "https://proxy-public/hub/api"}`` when the proxy serves HTTPS; they keep their ids."""
+    "https://proxy-public/hub/api"}`` when the proxy serves HTTPS. A target is labelled by
+    where it goes (:func:`label_of`), moved or not: a label never names a place not probed.
+    "internet" keeps its name: it says what the URL stands for."""
     p = prefix
     where = {
         "binder": f"http://{p}binder/",
@@ -99,19 +105,31 @@ def runbook_targets(
         option = "--internet-url" if name == "internet" else f"--url {name}="
         if parse_target(url, option=option).kind != "http":
             raise BinderfixError(f"{option} {url!r} is not a URL", hint="e.g. http://host/path")
-    hub = f"{p}hub:8081/hub/api"
+    label = {name: label_of(url) for name, url in where.items()}
+    label["internet"] = "internet"
+    texts = list(label.values())
+    for name, text in label.items():  # two moved to one URL: still two rows
+        if texts.count(text) > 1:
+            label[name] = f"{text} ({name})"
     return [
-        Target(id=f"{p}binder", url=where["binder"]),
-        Target(id=hub, url=where["hub"]),
-        Target(id=f"{p}proxy-public/hub/api", url=where["proxy-public"], same_as=hub),
+        Target(id=label["binder"], url=where["binder"]),
+        Target(id=label["hub"], url=where["hub"]),
+        Target(id=label["proxy-public"], url=where["proxy-public"], same_as=label["hub"]),
         Target(id="internet", url=where["internet"]),
         Target(
-            id=f"{p}proxy-api:8001/api/routes",
+            id=label["proxy-api"],
             url=where["proxy-api"],
             headers=PROXY_API_HEADERS,
             role="proxy-api",
         ),
     ]
+
+
+def label_of(url: str) -> str:
+    """A runbook target's label: its URL, less ``http://`` and a lone ``/`` path
+    (``http://binder/`` is ``binder``, ``http://hub:8081/hub/api`` is ``hub:8081/hub/api``)."""
+    label = url.removeprefix("http://")
+    return label[:-1] if label.endswith("/") and label.count("/") == 1 else label
 
 
 def parse_target(text: str, expect: str = "reachable", option: str = "--target") -> Target:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from binderfix.netcheck import probe
-from binderfix.netcheck.targets import Target
+from binderfix.netcheck.targets import TOKEN_ENV, Target
 from binderfix.report import EXIT_ERROR, EXIT_FOUND, EXIT_OK
 
 VERDICTS = (
@@ -24,10 +24,18 @@ VERDICTS = (
     "timeout",
     "tls",
     "http-status",
+    "redirect-loop",
+    "no-token",
     "token-rejected",
     "mismatch",
     "error",
 )
+
+# What to do about a verdict whose cause is not on the network path.
+HINTS = {
+    "no-token": f"probe from a pod that holds {TOKEN_ENV} (the hub's, the proxy's), "
+    "or for --local export it first",
+}
 
 NO_TOOL = "no python3, curl, wget or bash in the pod"
 
@@ -41,7 +49,8 @@ _TIMEOUT = re.compile(r"timed out|too slow|time-out|timeout", re.I)
 _UNREACHABLE = re.compile(r"No route to host|Network is unreachable|Host is unreachable", re.I)
 _TLS = re.compile(r"SSL|TLS|certificate", re.I)
 _CURL_TLS = {35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91}
-_KILLED = {124, 137, 143}
+_KILLED = {124, 137, 143}  # cut off at the deadline (timeout(1), kill -9, kill)
+_TOO_MANY = re.compile(r"too many redirect", re.I)  # busybox wget, which follows them
 
 
 def _host_of(target: Mapping[str, Any]) -> str:
@@ -72,12 +81,25 @@ def shell_observation(target: Mapping[str, Any], raw: Mapping[str, Any]) -> dict
         return {**obs, "error": "missing-env", "missing": [raw.get("missing")], "stage": "parse"}
     if target.get("kind") == "tcp" and (connected or status is not None):
         return {**obs, "stage": "done", "status": None}
+    location = str(raw.get("location") or "")
+    if status in probe.REDIRECTS and location and target.get("url"):
+        loop = probe.loop_of(target["url"], location)
+        if loop:
+            return {
+                **obs,
+                "stage": "done",
+                "status": status,
+                "error": "redirect-loop",
+                "message": loop,
+            }
     if status is not None:
         return {**obs, "stage": "done", "status": status, "reason": ""}
+    if _TOO_MANY.search(message):
+        return {**obs, "stage": "done", "error": "redirect-loop", "message": "too many redirects"}
     if (tool == "curl" and code == 6) or (tool != "curl" and _DNS.search(message)):
         return {**obs, "stage": "dns", "error": "unresolved", "message": "lookup failed"}
     stage = "read" if connected else "connect"
-    if (tool == "curl" and code == 28) or (tool == "bash" and code in {28, *_KILLED}):
+    if (tool in ("curl", "bash") and code == 28) or code in _KILLED:
         return {**obs, "stage": stage, "error": "timeout"}
     if _TIMEOUT.search(message):
         return {**obs, "stage": stage, "error": "timeout"}
@@ -140,6 +162,8 @@ def judge(targets: Sequence[Target], results: Sequence[Mapping[str, Any]]) -> li
                 r["detail"] += f", same answer as {t.same_as}"
         r.pop("body_sha256", None)
         r["target"], r["expect"] = t.endpoint, t.expect
+        if r["verdict"] in HINTS:
+            r["hint"] = HINTS[r["verdict"]]
         if t.expect == "blocked":
             r["passed"] = blocked(r)
             r["detail"] = (

@@ -66,7 +66,11 @@ class Kubelet:
     builders: dict[str, _Builder] = field(default_factory=dict)  # node name -> builder
     pod_logs: dict[str, LogLines] = field(default_factory=dict)  # pod name -> lines
     pod_hosts: dict[str, Host] = field(default_factory=dict)  # pod name -> where exec runs
-    # pods clients pinned to a node (a node helper): pod name -> its container's process
+    # Pods a client created (netcheck's probe pods) -> their process once started: no
+    # controller owns them, so deleting one ends it for good.
+    created: dict[str, asyncio.subprocess.Process | None] = field(default_factory=dict)
+    # pods clients pinned to a node (a node helper): pod name -> its container's process,
+    # which exec enters (namespaces and root)
     node_pods: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     node_pod_ns: dict[str, str] = field(default_factory=dict)  # pod name -> its namespace
 
@@ -262,8 +266,8 @@ class Kubelet:
         return False
 
     def pod_deleted(self, pod: dict[str, Any]) -> None:
-        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement; a
-        pod pinned to a node by a client is stopped."""
+        """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement.
+        A pod a client created has no controller: its process is killed, and that is all."""
         name = pod["metadata"]["name"]
         proc = self.node_pods.pop(name, None)
         self.node_pod_ns.pop(name, None)
@@ -274,6 +278,11 @@ class Kubelet:
             return
         host = self.pod_hosts.pop(name, None)
         self.pod_logs.pop(name, None)
+        if name in self.created:
+            proc = self.created.pop(name)
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+            return
         if host is None:
             return
         builder = self.builders.get(host.name)
@@ -417,6 +426,7 @@ class Kubelet:
             return
         self.pod_hosts[meta["name"]] = host
         self.pod_logs[meta["name"]] = []
+        self.created[meta["name"]] = None
         asyncio.get_running_loop().create_task(
             self._run_created(meta["name"], pod, host)
         ).add_done_callback(_report_crash)
@@ -432,8 +442,12 @@ class Kubelet:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
         )
+        if name not in self.created:  # deleted while it started
+            proc.kill()
+        else:
+            self.created[name] = proc
         self._set_pod_phase(name, "Running")
-        await self._collect(proc, self.pod_logs[name])
+        await self._collect(proc, self.pod_logs.get(name, []))
         code = await proc.wait()
         self._set_pod_phase(name, "Succeeded" if code == 0 else "Failed")
 
