@@ -50,3 +50,32 @@ def test_an_api_timeout_out_of_range_is_refused_with_its_range(raw: str) -> None
 def test_the_api_timeout_defaults_to_ten_seconds_and_takes_fractions() -> None:
     assert api_timeout({}) == 10.0
     assert api_timeout({"BINDERFIX_API_TIMEOUT": "2.5"}) == 2.5
+
+
+def test_what_the_client_raises_becomes_one_line_naming_the_server() -> None:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
+    from binderfix.kube.client import api_error
+
+    server = "https://10.0.0.1:6443"
+    timed_out = MaxRetryError(None, "/api/v1/pods", ReadTimeoutError(None, "/", "timed out"))
+    err = api_error(timed_out, "listing pods", server)
+    assert err.message == f"listing pods: the Kubernetes API at {server} did not answer in time"
+    assert "BINDERFIX_API_TIMEOUT" in (err.hint or "")
+
+    refused = MaxRetryError(
+        None, "/", NewConnectionError(None, "x: [Errno 111] Connection refused")
+    )
+    err = api_error(refused, "listing pods", server)
+    assert (
+        "cannot reach the Kubernetes API at" in err.message and "Connection refused" in err.message
+    )
+
+    denied = ApiException(status=403, reason="Forbidden")
+    denied.body = b'{"kind":"Status","message":"pods is forbidden: User \\"x\\" cannot list"}'
+    err = api_error(denied, "listing pods", server)
+    assert err.message.startswith(
+        "listing pods: the Kubernetes API answered 403 Forbidden: pods is"
+    )
+    assert "rbac" in (err.hint or "")

@@ -156,8 +156,16 @@ def status_of(exc: BaseException) -> int:
 
 def api_error(exc: BaseException, doing: str, server: str | None = None) -> BinderfixError:
     """What the kubernetes client (or its websocket) raised, as a message a person can act on."""
-    from urllib3.exceptions import ProtocolError, ReadTimeoutError, TimeoutError
+    from urllib3.exceptions import (
+        MaxRetryError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+        TimeoutError,
+    )
 
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason  # what the last try ran into, not the retry bookkeeping
     where = f" at {server}" if server else ""
     status = status_of(exc)
     if status:
@@ -171,7 +179,8 @@ def api_error(exc: BaseException, doing: str, server: str | None = None) -> Bind
             hint=_HINTS.get(status),
         )
     text = " ".join(str(exc).split())[:200]
-    if isinstance(exc, TimeoutError | ReadTimeoutError) or "timed out" in text.lower():
+    refused = isinstance(exc, NewConnectionError)  # (urllib3 makes it a kind of timeout)
+    if not refused and (isinstance(exc, TimeoutError | ReadTimeoutError) or "timed out" in text):
         return BinderfixError(
             f"{doing}: the Kubernetes API{where} did not answer in time",
             hint=f"is the API server overloaded or cut off? raise {API_TIMEOUT_VARIABLE} "
@@ -182,6 +191,8 @@ def api_error(exc: BaseException, doing: str, server: str | None = None) -> Bind
             f"{doing}: the Kubernetes API{where} closed the connection ({text})",
             hint="check that `kubectl get pods` works from here, and try again",
         )
+    if refused:
+        text = text.split(": ", 1)[-1]  # "[Errno 111] Connection refused", not the pool's name
     return BinderfixError(
         f"{doing}: cannot reach the Kubernetes API{where} ({type(exc).__name__}: {text})",
         hint="check that `kubectl get pods` works from here",
