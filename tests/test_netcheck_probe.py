@@ -24,15 +24,10 @@ import pytest
 from binderfix.errors import BinderfixError
 from binderfix.kube.exec import container_of
 from binderfix.netcheck import probe
+from binderfix.netcheck.probepod import probe_pod_manifest
 from binderfix.netcheck.report import redact
-from binderfix.netcheck.runner import (
-    _not_running,
-    fallback_script,
-    parse_report,
-    probe_pod_manifest,
-    probe_script,
-    run_local,
-)
+from binderfix.netcheck.runner import fallback_script, parse_report, probe_script, run_local
+from binderfix.netcheck.sources import _not_running
 from binderfix.netcheck.targets import (
     PROXY_API_HEADERS,
     Target,

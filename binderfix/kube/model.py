@@ -41,6 +41,17 @@ UNHEALTHY_REASONS = frozenset(
     }
 )
 
+# Why a container will not start by itself (it waits with this reason for ever): waiting
+# for it any longer helps nobody. Reason -> what it means, in words.
+CANNOT_START: dict[str, str] = {
+    "ErrImagePull": "the image cannot be pulled",
+    "ImagePullBackOff": "the image cannot be pulled",
+    "InvalidImageName": "the image name is not valid",
+    "CreateContainerConfigError": "the container's configuration is refused",
+    "CreateContainerError": "the container cannot be created",
+    "RunContainerError": "the container cannot run",
+}
+
 # A builder pod's name: `<release>-dind-xxxxx`, `<release>-pink-xxxxx`, or the 2i2c chart's
 # `[<prefix>-]docker-api-xxxxx` (the DaemonSet's name and a five-character suffix).
 BUILDER_NAME = re.compile(

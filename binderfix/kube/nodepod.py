@@ -22,6 +22,7 @@ from typing import Any
 
 from binderfix.errors import BinderfixError
 from binderfix.kube.client import Cluster
+from binderfix.kube.model import CANNOT_START
 from binderfix.kube.pods import create_pod, delete_pod, list_pods, read_node, read_pod
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -35,15 +36,6 @@ CONTAINER = "node"
 DEFAULT_IMAGE = "busybox:1.36"  # a shell and chroot; a few MB to pull
 DEFAULT_START_TIMEOUT = 60.0
 DEFAULT_LIFETIME = 3600  # seconds before the pod ends itself, whatever happened to its run
-# Why a container will not start by itself: waiting for it any longer helps nobody.
-CANNOT_START = {
-    "ErrImagePull": "the image cannot be pulled",
-    "ImagePullBackOff": "the image cannot be pulled",
-    "InvalidImageName": "the image name is not valid",
-    "CreateContainerConfigError": "the container's configuration is refused",
-    "CreateContainerError": "the container cannot be created",
-    "RunContainerError": "the container cannot run",
-}
 PRIVILEGED_LABEL = "pod-security.kubernetes.io/enforce=privileged"
 
 

@@ -9,8 +9,10 @@
   :func:`~.targets.service_targets`.
 - :mod:`.verdicts`: pure judging: :func:`~.verdicts.classify_shell`,
   :func:`~.verdicts.judge`, :func:`~.verdicts.exit_status`.
-- :mod:`.runner`: where from: :func:`~.runner.run_in_pod` (exec),
-  :func:`~.runner.run_probe_pod`, :func:`~.runner.run_local`; :func:`~.runner.pick_pod`.
+- :mod:`.runner`: running the probe and reading its report: :func:`~.runner.run_in_pod`
+  (exec), :func:`~.runner.run_local`, :func:`~.runner.parse_report`.
+- :mod:`.sources`: which pod probes: :func:`~.sources.pick_pod`.
+- :mod:`.probepod`: :func:`~.probepod.run_probe_pod`, a short-lived pod standing for a source.
 - :mod:`.report`: the matrix, JSON, JUnit and :func:`~.report.redact`.
 - :mod:`.command`: ``binderfix netcheck``.
 """

@@ -6,13 +6,21 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
 import click
 
 from binderfix.errors import BinderfixError
 from binderfix.report import dump_json, junit_xml, use_colour, write_text
+
+if TYPE_CHECKING:
+    from binderfix.kube.client import Cluster
+    from binderfix.netcheck.runner import SourceResult
+    from binderfix.netcheck.targets import Target
 
 DEFAULT_SELECTOR = "component=hub"
 
@@ -102,33 +110,7 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
     "--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML to FILE."
 )
 @click.option("--debug", is_flag=True, help="Show what each probe did (secrets redacted).")
-def netcheck(**options: Any) -> None:
-    """Probe the runbook's targets (binder, the hub API directly and through the proxy, the
-    internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
-    all at once, each within one timeout whatever the target does.
-    """
-    # The options are passed on whole to _netcheck, whose signature lists them.
-    from binderfix.netcheck.report import redact
-    from binderfix.netcheck.targets import TOKEN_ENV
-
-    # The secrets this process could know: the token --local sends. In a pod the probe fills
-    # the token in itself and redacts it before anything leaves the pod.
-    secrets = [os.environ.get(TOKEN_ENV, "")]
-    try:
-        code = _netcheck(secrets=secrets, **options)
-    except BinderfixError as exc:
-        raise BinderfixError(redact(exc.message, secrets), redact(exc.hint, secrets)) from None
-    except Exception as exc:  # a bug: still no traceback and no secret, unless --debug
-        if options["debug"]:
-            click.echo(redact(traceback.format_exc(), secrets), err=True)
-        raise BinderfixError(
-            redact(f"netcheck failed unexpectedly: {type(exc).__name__}: {exc}", secrets),
-            hint="rerun with --debug, and please report it",
-        ) from None
-    sys.exit(code)
-
-
-def _netcheck(
+def netcheck(
     pods: tuple[str, ...],
     selectors: tuple[str, ...],
     container: str | None,
@@ -148,43 +130,99 @@ def _netcheck(
     as_json: bool,
     junit_file: str | None,
     debug: bool,
-    secrets: list[str],
-    **_: Any,
-) -> int:
-    from binderfix.netcheck import runner
-    from binderfix.netcheck.report import (
-        debug_lines,
-        json_document,
-        junit_suites,
-        matrix_text,
-        redact,
+) -> None:
+    """Probe the runbook's targets (binder, the hub API directly and through the proxy, the
+    internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
+    all at once, each within one timeout whatever the target does.
+    """
+    from binderfix.netcheck.report import redact
+    from binderfix.netcheck.targets import TOKEN_ENV
+
+    plan = Plan(
+        pods=pods,
+        selectors=selectors or (() if (local or pods) else (DEFAULT_SELECTOR,)),
+        container=container,
+        probe_pod=probe_pod,
+        image=image,
+        local=local,
+        extra=extra,
+        blocked=blocked,
+        all_services=all_services,
+        no_defaults=no_defaults,
+        prefix=prefix,
+        internet_url=internet_url,
+        urls=urls,
+        timeout=timeout,
     )
+    # The secrets this process could know: the token --local sends. In a pod the probe fills
+    # the token in itself and redacts it before anything leaves the pod.
+    secrets = [os.environ.get(TOKEN_ENV, "")]
+    try:
+        cluster = None
+        if plan.pods or plan.selectors or plan.all_services:
+            from binderfix.kube.client import connect
+
+            cluster = connect(context=context, namespace=namespace)
+        targets = build_targets(plan, cluster)
+        secrets += [os.environ.get(n, "") for t in targets for n in t.env_names()]
+        jobs, errors = pick_sources(plan, cluster, targets)
+        done, failed, took = run_sources(jobs)
+        code = report(
+            targets, done, errors + failed, took, plan.timeout, secrets, as_json, junit_file, debug
+        )
+    except BinderfixError as exc:
+        raise BinderfixError(redact(exc.message, secrets), redact(exc.hint, secrets)) from None
+    except Exception as exc:  # a bug: still no traceback and no secret, unless --debug
+        if debug:
+            click.echo(redact(traceback.format_exc(), secrets), err=True)
+        raise BinderfixError(
+            redact(f"netcheck failed unexpectedly: {type(exc).__name__}: {exc}", secrets),
+            hint="rerun with --debug, and please report it",
+        ) from None
+    sys.exit(code)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to probe from where, as the options say (output options apart)."""
+
+    pods: tuple[str, ...]
+    selectors: tuple[str, ...]
+    container: str | None
+    probe_pod: bool
+    image: str | None
+    local: bool
+    extra: tuple[str, ...]
+    blocked: tuple[str, ...]
+    all_services: bool
+    no_defaults: bool
+    prefix: str
+    internet_url: str
+    urls: tuple[str, ...]
+    timeout: float
+
+
+def build_targets(plan: Plan, cluster: Cluster | None) -> list[Target]:
+    """The runbook's targets (moved by --url), --target, --expect-blocked and every Service
+    port with --all-services; each once."""
     from binderfix.netcheck.targets import parse_target, runbook_targets, service_targets
-    from binderfix.netcheck.verdicts import exit_status, judge
 
     moved = {}
-    for item in urls:
+    for item in plan.urls:
         name, sep, url = item.partition("=")
         if not sep or not url:
             raise BinderfixError(
                 f"--url {item!r} is not NAME=URL", hint="e.g. --url hub=http://hub:8081/hub/api"
             )
         moved[name.strip()] = url.strip()
-    targets = [] if no_defaults else runbook_targets(prefix, internet_url, moved)
-    targets += [parse_target(t) for t in extra]
-    targets += [parse_target(t, expect="blocked", option="--expect-blocked") for t in blocked]
-    if not (local or pods or selectors):
-        selectors = (DEFAULT_SELECTOR,)
-    cluster = None
-    if pods or selectors or all_services:
-        from binderfix.kube.client import connect
-
-        cluster = connect(context=context, namespace=namespace)
-    if all_services:
+    targets = [] if plan.no_defaults else runbook_targets(plan.prefix, plan.internet_url, moved)
+    targets += [parse_target(t) for t in plan.extra]
+    targets += [parse_target(t, expect="blocked", option="--expect-blocked") for t in plan.blocked]
+    if plan.all_services and cluster is not None:
         from binderfix.kube.pods import list_services
 
         targets += service_targets(list_services(cluster))
-    unique: dict[str, Any] = {}
+    unique: dict[str, Target] = {}
     for t in targets:
         if t.id in unique and unique[t.id].expect != t.expect:
             raise BinderfixError(
@@ -192,32 +230,52 @@ def _netcheck(
                 hint="give it to either --target or --expect-blocked",
             )
         unique.setdefault(t.id, t)
-    targets = list(unique.values())
-    if not targets:
+    if not unique:
         raise BinderfixError(
             "nothing to probe", hint="drop --no-defaults, or add --target / --all-services"
         )
-    secrets += [os.environ.get(n, "") for t in targets for n in t.env_names()]
+    return list(unique.values())
+
+
+Job = tuple[str, Callable[[], "SourceResult"]]
+
+
+def pick_sources(
+    plan: Plan, cluster: Cluster | None, targets: list[Target]
+) -> tuple[list[Job], list[dict[str, str]]]:
+    """One job per source (this machine, each --pod, each -l), and the sources that cannot
+    be used, with why."""
+    from binderfix.netcheck import runner
+    from binderfix.netcheck.probepod import run_probe_pod
+    from binderfix.netcheck.sources import pick_pod
 
     errors: list[dict[str, str]] = []
-    jobs: list[tuple[str, Any]] = []
-    if local:
+    jobs: list[Job] = []
+    timeout = plan.timeout
+    if plan.local:
         jobs.append(("local", lambda: runner.run_local(targets, timeout)))
-    chosen = [(f"pod {p}", p, None) for p in pods] + [(f"-l {s}", None, s) for s in selectors]
+    chosen = [(f"pod {p}", p, None) for p in plan.pods]
+    chosen += [(f"-l {s}", None, s) for s in plan.selectors]
     for label, name, selector in chosen:
+        assert cluster is not None
         try:
-            pod = runner.pick_pod(cluster, name, selector or DEFAULT_SELECTOR, container)
+            pod = pick_pod(cluster, name, selector or DEFAULT_SELECTOR, plan.container)
         except BinderfixError as exc:
             errors.append({"source": label, "message": exc.message, "hint": exc.hint or ""})
             continue
-        run = runner.run_probe_pod if probe_pod else runner.run_in_pod
-        extra_args = (container, image) if probe_pod else (container,)
-        jobs.append(
-            (label, lambda run=run, pod=pod, a=extra_args: run(cluster, pod, targets, timeout, *a))
-        )
+        if plan.probe_pod:
+            job = partial(run_probe_pod, cluster, pod, targets, timeout, plan.container, plan.image)
+        else:
+            job = partial(runner.run_in_pod, cluster, pod, targets, timeout, plan.container)
+        jobs.append((label, job))
+    return jobs, errors
 
+
+def run_sources(jobs: list[Job]) -> tuple[list[SourceResult], list[dict[str, str]], float]:
+    """Every source at once: what each reported, the ones that failed, and how long it took."""
     started = time.monotonic()
-    done: list[runner.SourceResult] = []
+    done: list[SourceResult] = []
+    errors: list[dict[str, str]] = []
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         futures = [(label, pool.submit(job)) for label, job in jobs]
         for label, future in futures:
@@ -225,7 +283,29 @@ def _netcheck(
                 done.append(future.result())
             except BinderfixError as exc:
                 errors.append({"source": label, "message": exc.message, "hint": exc.hint or ""})
-    took = time.monotonic() - started
+    return done, errors, time.monotonic() - started
+
+
+def report(
+    targets: list[Target],
+    done: list[SourceResult],
+    errors: list[dict[str, str]],
+    took: float,
+    timeout: float,
+    secrets: list[str],
+    as_json: bool,
+    junit_file: str | None,
+    debug: bool,
+) -> int:
+    """The matrix (or JSON), the JUnit file, warnings and errors, redacted; the exit status."""
+    from binderfix.netcheck.report import (
+        debug_lines,
+        json_document,
+        junit_suites,
+        matrix_text,
+        redact,
+    )
+    from binderfix.netcheck.verdicts import exit_status, judge
 
     matrix = {s.source: judge(targets, s.results) for s in done}
     how = {s.source: s.how for s in done}
