@@ -438,3 +438,16 @@ def generate(
             token = f"eyJhbGciOiJIUzI1NiJ9.{rng.getrandbits(96):024x}"
             out.append(event_line(version, when, path, origin, status, token))
     return out
+
+
+def check_files(names: tuple[str, ...] | list[str], bucket_seconds: int) -> None:
+    """Before reading: refuse a bucket too fine for named events files, and a list of
+    nothing but the archive's index (standard input is judged as it is read)."""
+    kinds = [sniff_file(name) for name in names if name != "-"]
+    if "events" in kinds:
+        check_bucket(bucket_seconds)
+    if kinds and len(kinds) == len(names) and all(kind == "index" for kind in kinds):
+        raise BinderfixError(
+            "index.jsonl is the launch-events archive's list of daily files, not events",
+            hint="name the daily files it lists, e.g. events-2019-03-08.jsonl (several at once)",
+        )
