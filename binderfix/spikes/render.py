@@ -274,7 +274,8 @@ def _spike_lines(
 def grep_lines(counts: Counts, top: int = 10) -> list[str]:
     """The runbook's number for ``--grep WORD`` and what the lines behind it are."""
     word = counts.grep_word
-    out = [f"grep '/build' | grep {word!r} | wc -l: {counts.grep_lines}"]
+    pipe = "" if set(counts.formats) == {"launch-events"} else "grep '/build' | "
+    out = [f"{pipe}grep {word!r} | wc -l: {counts.grep_lines}"]
     rows: list[list[Any]] = [[r, n] for r, n in _top(counts.grep_repos, top)]
     rest = sum(counts.grep_repos.values()) - sum(n for _r, n in rows)
     if rest:
