@@ -70,12 +70,12 @@ def spec_regex(repo: str) -> str:
     provider, _, name = repo.partition(":")
     if provider in ("gh", "gist"):
         owner, _, project = name.partition("/")
-        ending = r"(?:\.git)?/" if provider == "gh" else "(?:/|$)"
+        ending = r"(?:\.git)?(?:/|$)" if provider == "gh" else "(?:/|$)"
         return f"^{_escape(owner)}/{_escape(project)}{ending}"
     if provider == "git":  # <URL escaped whole>/<ref>: a '/' in the URL is %2F
-        return f"^{_escaped_or_not(name, '%2F')}(?:\\.git)?(?:%2F)?/"
+        return f"^{_escaped_or_not(name, '%2F')}(?:\\.git)?(?:%2F)?(?:/|$)"
     if provider == "gl":  # <namespace%2Fproject>/<ref>
-        return f"^{_escaped_or_not(name, '%2F')}/"
+        return f"^{_escaped_or_not(name, '%2F')}(?:/|$)"
     if provider == "ckan":  # the dataset's URL, escaped or not; ?activity_id= is its ref
         return f"^{_escaped_or_not(name, '(?:/|%2F)')}(?:/|%2F)?(?:\\?|%3F|$)"
     if provider == "hydroshare":  # the resource id, anywhere in a URL
