@@ -223,3 +223,20 @@ def test_events_name_repositories_as_build_paths_do(tmp_path: Path) -> None:
     counts = tally.close()
     expected = {parse_build_path(f"/build/{p}/HEAD").repo for p in synth.REPOS}
     assert set(counts.repos) == expected and counts.build_requests == len(synth.REPOS)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6, 7])
+def test_the_fast_path_counts_what_json_counts(version: int) -> None:
+    """Blocks the archive's key order lets through in C give the counts json.loads gives."""
+    lines = events.generate(start=START, burst=synth.BURST, version=min(version, 6), seed=9)
+    if version == 7:
+        lines = [line.replace('"version": 6', '"version": 7') for line in lines]
+    lines[5:5] = ["", "", json.dumps({"schema": "x.org/other"})]  # one block goes by json
+    data = ("\n".join(lines) + "\n").encode()
+    fast, slow = events.EventTally(), events.EventTally()
+    slow._fast_block = lambda *args: False  # type: ignore[method-assign]
+    for tally in (fast, slow):
+        for at in range(0, len(data), 50_000):  # pieces: blocks of both kinds
+            tally.feed(data[at : at + 50_000])
+    a, b = fast.close(), slow.close()
+    assert a == b and a.build_requests == len(lines) - 3
