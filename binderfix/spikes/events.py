@@ -190,11 +190,11 @@ class EventTally(Tally):
     # -- reading: Tally hands over blocks of whole lines -----------------------------------
 
     def _block(self, buf: bytes, start: int, end: int, whole: bool) -> None:
-        lines = buf[start + 1 : end - 1].split(b"\n")
         if self.grep is not None and self.grep.anywhere(buf, start, end):
-            self._grep_events(lines)
-        if self._fast_block(buf, start, end, len(lines)):
+            self._grep_events(buf[start + 1 : end - 1].split(b"\n"))
+        if self._fast_block(buf, start, end, buf.count(b"\n", start, end - 1)):
             return
+        lines = buf[start + 1 : end - 1].split(b"\n")
         try:  # the whole block in one call; a bad line sends it through line by line
             events = json.loads(b"[" + b",".join(lines) + b"]")
         except (ValueError, RecursionError):
