@@ -240,3 +240,18 @@ def test_the_fast_path_counts_what_json_counts(version: int) -> None:
             tally.feed(data[at : at + 50_000])
     a, b = fast.close(), slow.close()
     assert a == b and a.build_requests == len(lines) - 3
+
+
+def test_a_named_pipe_is_read_whole(tmp_path: Path) -> None:
+    """`binderfix spikes <(zcat events.gz)`: the file is a pipe, read once, from its start."""
+    path = write_events(tmp_path / "events.jsonl.gz")
+    out = run(
+        "bash",
+        "-c",
+        f'"{BINDERFIX}" spikes --json <(zcat "$1") "$1"',
+        "bash",
+        str(path),
+    )
+    report = json.loads(out.stdout)
+    _code, one = spikes_json(str(path))
+    assert out.returncode == 1 and report["build_requests"] == 2 * one["build_requests"]

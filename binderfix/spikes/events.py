@@ -548,10 +548,13 @@ def generate(
 def check_files(names: tuple[str, ...] | list[str], bucket_seconds: int) -> None:
     """Before reading: refuse a bucket too fine for named events files, and a list of
     nothing but the archive's index (standard input is judged as it is read)."""
-    kinds = [sniff_file(name) for name in names if name != "-"]
+    import os
+
+    # Regular files only: a pipe (`<(zcat ...)`) read here would lose what was read.
+    kinds = [sniff_file(name) if os.path.isfile(name) else None for name in names]
     if "events" in kinds:
         check_bucket(bucket_seconds)
-    if kinds and len(kinds) == len(names) and all(kind == "index" for kind in kinds):
+    if kinds and all(kind == "index" for kind in kinds):
         raise BinderfixError(
             "index.jsonl is the launch-events archive's list of daily files, not events",
             hint="name the daily files it lists, e.g. events-2019-03-08.jsonl (several at once)",
