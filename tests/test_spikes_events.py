@@ -142,7 +142,7 @@ def test_other_schemas_and_garbage_are_skipped_and_counted(tmp_path: Path) -> No
     for i, line in enumerate(launches):
         mixed.append(line)
         if i % 100 == 0:
-            mixed += [other, "not json at all", "[1, 2]", ""]
+            mixed += [other, "not json at all", "[1, 2]", "", "3, 4"]
     mixed.append(line.replace('"GitHub"', '"Bitbucket"'))
     mixed.append(line.replace('"version": 4', '"version": "4"'))
     path = tmp_path / "mixed.jsonl"
@@ -153,7 +153,7 @@ def test_other_schemas_and_garbage_are_skipped_and_counted(tmp_path: Path) -> No
     assert report["build_requests"] == len(launches)
     assert report["skipped"] == {
         events.OTHER_SCHEMA: n,
-        events.NOT_AN_OBJECT: 2 * n,
+        events.NOT_AN_OBJECT: 3 * n,
         "unknown provider": 1,
         "no schema version": 1,
     }
@@ -255,3 +255,12 @@ def test_a_named_pipe_is_read_whole(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     _code, one = spikes_json(str(path))
     assert out.returncode == 1 and report["build_requests"] == 2 * one["build_requests"]
+
+
+def test_a_line_that_is_two_json_values_is_one_bad_line() -> None:
+    lines = events.generate(start=START, burst=None, minutes=5)
+    tally = events.EventTally()
+    tally.feed(("\n".join([*lines, "5, 6", '{"a": 1}, {"b": 2}']) + "\n").encode())
+    counts = tally.close()
+    assert counts.build_requests == len(lines) and counts.lines == len(lines) + 2
+    assert counts.skipped == {events.NOT_AN_OBJECT: 2}

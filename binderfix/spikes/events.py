@@ -198,6 +198,8 @@ class EventTally(Tally):
         try:  # the whole block in one call; a bad line sends it through line by line
             events = json.loads(b"[" + b",".join(lines) + b"]")
         except (ValueError, RecursionError):
+            events = None
+        if events is None or len(events) != len(lines):  # a line `1, 2` is two items
             events = [self._decode(line) for line in lines]
         rows = []
         skipped = self.skipped
