@@ -164,3 +164,36 @@ def test_property_regex_matches_culprits_and_nothing_else_seen(
             if parse_build_path(f"/build/gh/{variant}").repo != repo:
                 continue  # a name ending in .git, say: another repository, as BinderHub sees it
             assert binderhub_bans(regexes, variant) == (repo in culprits), (variant, regexes)
+
+
+SEGMENT = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_.+()[]*$|~", min_size=1, max_size=8
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    paths=st.lists(st.tuples(SEGMENT, SEGMENT), min_size=2, max_size=8, unique=True), data=st.data()
+)
+def test_property_git_urls_and_dois_with_metacharacters(
+    paths: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """Git URLs (escaped whole, as BinderHub's page writes them, or with ':' left as is)
+    and DOIs: each regex takes its own repository's specs and no other's."""
+    from urllib.parse import quote
+
+    cases = []
+    for a, b in paths:
+        url = f"https://git.example.org/{a}/{b}"
+        escaped = quote(url, safe="")
+        cases.append(("git", [f"{escaped}/HEAD", escaped.replace("%3A", ":") + "/main"]))
+        cases.append(("zenodo", [f"10.5281/{a}.{b}", f"doi:10.5281/{a}.{b}"]))
+    repos = {}
+    for provider, specs in cases:
+        for spec in specs:
+            repos[provider, spec] = parse_build_path(f"/build/{provider}/{spec}").repo
+    culprit = data.draw(st.sampled_from(sorted(set(repos.values()))))
+    regex = spec_regex(culprit)
+    for (provider, spec), repo in repos.items():
+        if provider == culprit.partition(":")[0]:
+            assert matches(regex, spec) == (repo == culprit), (regex, spec, repo)

@@ -210,7 +210,10 @@ def _why(c: Culprit) -> str:
 def as_yaml(proposal: Proposal) -> str:
     """Two alternative Helm values snippets, as YAML documents: ban, or cap with a quota."""
     if not proposal.culprits:
-        return "# binderfix spikes --propose: no repository makes a spike; nothing to propose\n"
+        return (
+            "# binderfix spikes --propose: nothing to propose: no repository spikes on its"
+            f" own or holds {SHARE_ALONE:.0%} of a spike\n"
+        )
     groups = proposal.by_class()
     out = [
         "# binderfix spikes --propose: nothing was applied. Review, then merge ONE of the two",
