@@ -70,6 +70,10 @@ class Counts:
     grep_other: Counter[str] = field(default_factory=Counter)  # why the others are not
     sources: list[str] = field(default_factory=list)  # read, wholly or in part
     sources_failed: dict[str, str] = field(default_factory=dict)  # source -> why
+    # Launch events only (binderfix/spikes/events.py): the federation member of each launch.
+    origins: Counter[str] = field(default_factory=Counter)
+    bucket_origins: dict[int, Counter[str]] = field(default_factory=dict)
+    notes: Counter[str] = field(default_factory=Counter)  # a note -> the lines it is about
 
     def merge(self, other: Counts) -> None:
         """Add ``other``'s counts to these."""
@@ -84,9 +88,15 @@ class Counts:
             "buckets",
             "grep_repos",
             "grep_other",
+            "origins",
+            "notes",
         ):
             add_counts(getattr(self, name), getattr(other, name))
-        for into, more in ((self.refs, other.refs), (self.bucket_repos, other.bucket_repos)):
+        for into, more in (
+            (self.refs, other.refs),
+            (self.bucket_repos, other.bucket_repos),
+            (self.bucket_origins, other.bucket_origins),
+        ):
             for key, counter in more.items():
                 if key in into:
                     add_counts(into[key], counter)

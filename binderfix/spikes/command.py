@@ -93,6 +93,12 @@ def parse_duration(text: str, option: str) -> int:
     help="Also write a self-contained HTML report (inline SVG chart, no network).",
 )
 @click.option(
+    "--propose",
+    is_flag=True,
+    help="Also print BinderHub values (banned_specs regexes, or spec_config quotas) that "
+    "would stop the repositories making the spikes, to review: nothing is applied.",
+)
+@click.option(
     "--k",
     "k",
     default=_DEFAULT.k,
@@ -134,6 +140,7 @@ def spikes(
     top: int,
     as_json: bool,
     html_file: str | None,
+    propose: bool,
     k: float,
     ratio: float,
     min_count: int,
@@ -145,7 +152,10 @@ def spikes(
     binderfix spikes -` works), reads those; otherwise reads the log of every pod matching
     --selector through the Kubernetes API, concurrently. Lines of the old nginx-ingress
     chart, ingress-nginx, Traefik and BinderHub's own log are recognised one by one, in any
-    mix; lines mentioning /build that are none of these are skipped and counted.
+    mix; lines mentioning /build that are none of these are skipped and counted. FILES may
+    also be mybinder.org's launch-events archive (events-YYYY-MM-DD.jsonl), recognised by
+    their first line: each launch counts as a /build request, by repository and by
+    federation member (origin).
     """
     from functools import partial
 
@@ -167,7 +177,10 @@ def spikes(
         raise BinderfixError(f"--grep: {exc}", hint="quote the word as grep needs it") from None
     new_tally = partial(Tally, bucket_seconds, grep, base_url)
     if files:
-        counts = tally_files(files, new_tally)
+        from binderfix.spikes.events import AutoTally, check_files
+
+        check_files(files, bucket_seconds)
+        counts = tally_files(files, partial(AutoTally, bucket_seconds, grep, base_url))
         source = ", ".join(files)
     else:
         from binderfix.kube.client import connect
@@ -188,6 +201,16 @@ def spikes(
         if none_read and counts.lines == 0:
             sys.exit(EXIT_ERROR)
     windows = within(find_spikes(counts, rule), counts, since_seconds)
+    origin_windows = []
+    if counts.origins:  # launch events: the same rule by federation member
+        from binderfix.spikes.events import origin_view
+
+        origin_windows = within(find_spikes(origin_view(counts), rule), counts, since_seconds)
+    proposal = None
+    if propose:
+        from binderfix.spikes.propose import propose as make_proposal
+
+        proposal = make_proposal(counts, windows)
     if html_file:
         page = html_report(
             counts, windows, rule, f"/build requests: {source}", since_seconds=since_seconds
@@ -199,9 +222,20 @@ def spikes(
                 f"cannot write {html_file}: {exc.strerror}", hint="--html to a writable place"
             ) from None
     if as_json:
-        click.echo(dump_json(as_data(counts, windows, rule, top, since_seconds)))
+        from binderfix.spikes import propose as proposing
+
+        extra = proposing.as_data(proposal) if proposal else None
+        click.echo(
+            dump_json(as_data(counts, windows, rule, top, since_seconds, origin_windows, extra))
+        )
     else:
-        click.echo(text_report(counts, windows, rule, use_colour(), top, since_seconds))
+        from binderfix.spikes.propose import as_yaml
+
+        snippet = as_yaml(proposal) if proposal else None
+        report = text_report(
+            counts, windows, rule, use_colour(), top, since_seconds, 60, origin_windows, snippet
+        )
+        click.echo(report)
     if unread:
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_FOUND if windows else EXIT_OK)
+    sys.exit(EXIT_FOUND if windows or origin_windows else EXIT_OK)

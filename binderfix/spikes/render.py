@@ -19,7 +19,14 @@ JSON keys (``binderfix spikes --json``), in a fixed order:
   kept (past 200,000 distinct);
 - ``series``: every bucket ``{start, requests, spike}``;
 - ``spikes``: windows ``{start, end, requests, peak, baseline_per_bucket, flagged,
-  repositories: [{repo, requests, share, baseline_per_bucket}]}``.
+  repositories: [{repo, requests, share, baseline_per_bucket}]}``;
+- ``notes``: note -> the lines it is about (a launch-events version newer than known, the
+  archive's index.jsonl skipped);
+- ``origins``: launch events' federation members, ``{members: [{origin, requests,
+  share}], spikes: [windows as in spikes, with origins for repositories]}``: the spike
+  rule by member (empty for access logs);
+- ``proposal``: with ``--propose``, Helm values that would stop the repositories making
+  the spikes (see :mod:`binderfix.spikes.propose`; nothing is applied).
 """
 
 from __future__ import annotations
@@ -67,12 +74,30 @@ def _span(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def _window(w: Window, key: str = "repo") -> dict[str, Any]:
+    """One spike window as JSON; ``key`` names what its breakdown is by."""
+    return {
+        "start": when(w.start),
+        "end": when(w.end),
+        "requests": w.requests,
+        "peak": w.peak,
+        "baseline_per_bucket": round(w.baseline, 1),
+        "flagged": w.flagged,
+        "origins" if key == "origin" else "repositories": [
+            {key: r, "requests": n, "share": round(s, 3), "baseline_per_bucket": round(b, 1)}
+            for r, n, s, b in w.repos
+        ],
+    }
+
+
 def as_data(
     counts: Counts,
     windows: list[Window],
     rule: Rule,
     top: int = 10,
     since_seconds: int | None = None,
+    origin_windows: list[Window] | None = None,
+    proposal: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document (keys in this module's docstring)."""
     points = series(counts)
@@ -108,30 +133,19 @@ def as_data(
             }
             for r, n in _top(counts.repos, top)
         ],
-        "statuses": {str(s): n for s, n in sorted(counts.statuses.items())},
+        "statuses": {str(s): n for s, n in sorted(counts.statuses.items(), key=_by_name)},
         "clients": [{"client": _text(c), "requests": n} for c, n in _top(counts.clients, top)],
         "clients_folded": counts.clients_folded,
         "series": [{"start": when(b), "requests": n, "spike": b in spiky} for b, n in points],
-        "spikes": [
-            {
-                "start": when(w.start),
-                "end": when(w.end),
-                "requests": w.requests,
-                "peak": w.peak,
-                "baseline_per_bucket": round(w.baseline, 1),
-                "flagged": w.flagged,
-                "repositories": [
-                    {
-                        "repo": r,
-                        "requests": n,
-                        "share": round(s, 3),
-                        "baseline_per_bucket": round(b, 1),
-                    }
-                    for r, n, s, b in w.repos
-                ],
-            }
-            for w in windows
-        ],
+        "spikes": [_window(w) for w in windows],
+        "notes": dict(sorted(counts.notes.items())),
+        "origins": {
+            "members": [
+                {"origin": o, "requests": n, "share": round(n / counts.build_requests, 4)}
+                for o, n in _top(counts.origins, top)
+            ],
+            "spikes": [_window(w, "origin") for w in origin_windows or []],
+        },
     }
     if counts.grep_word is not None:
         data["grep"] = {
@@ -140,7 +154,14 @@ def as_data(
             "repositories": [{"repo": r, "lines": n} for r, n in _top(counts.grep_repos, top)],
             "other": dict(sorted(counts.grep_other.items())),
         }
+    if proposal is not None:
+        data["proposal"] = proposal
     return data
+
+
+def _by_name(item: tuple[Any, int]) -> str:
+    """Status codes of logs (numbers) and of launch events (words) sort together."""
+    return str(item[0])
 
 
 def text_report(
@@ -151,18 +172,23 @@ def text_report(
     top: int = 10,
     since_seconds: int | None = None,
     width: int = 60,
+    origin_windows: list[Window] | None = None,
+    proposal: str | None = None,
 ) -> str:
-    """What a person reads in a terminal: summary, top repositories, chart, spikes."""
-    data = as_data(counts, windows, rule, top, since_seconds)
+    """What a person reads in a terminal: summary, top repositories, chart, spikes; for
+    launch events the federation members too; with ``proposal``, that snippet last."""
+    data = as_data(counts, windows, rule, top, since_seconds, origin_windows)
     span = f", {data['first']} to {data['last']} UTC" if data["first"] else ""
     out = [
-        f"{counts.lines} lines, {counts.build_lines} mention /build, "
+        f"{counts.lines} lines, {counts.build_lines} {_what_lines(counts)}, "
         f"{counts.build_requests} /build requests{span}"
     ]
     if counts.skipped:
         out.append(
             "skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(counts.skipped.items()))
         )
+    for note, n in sorted(counts.notes.items()):
+        out.append(paint(f"note: {note} ({n} line{'s' if n != 1 else ''})", "yellow", colour))
     for source, why in sorted(counts.sources_failed.items()):
         out.append(paint(f"not read in full: {source}: {why}", "yellow", colour))
     if counts.build_requests:
@@ -174,11 +200,43 @@ def text_report(
         out += chart(counts, windows, colour, width)
         out.append("")
         out += _spike_lines(windows, counts, colour, since_seconds)
+        if counts.origins:
+            out += ["", *_origin_lines(counts, data, origin_windows or [], colour)]
     else:
         out.append("no /build requests found")
     if counts.grep_word is not None:
         out += ["", *grep_lines(counts, top)]
+    if proposal is not None:
+        out += ["", proposal.rstrip("\n")]
     return "\n".join(out)
+
+
+def _what_lines(counts: Counts) -> str:
+    """What ``build_lines`` counts: log lines mentioning /build, or launch events."""
+    if set(counts.formats) == {"launch-events"}:
+        return "launch events"
+    return "mention /build or are launch events" if counts.origins else "mention /build"
+
+
+def _origin_lines(
+    counts: Counts, data: dict[str, Any], windows: list[Window], colour: bool
+) -> list[str]:
+    """Launch events by federation member, and the spike rule's verdict by member."""
+    rows = [[m["origin"], m["requests"], f"{m['share']:.0%}"] for m in data["origins"]["members"]]
+    out = [render_table(["ORIGIN (FEDERATION MEMBER)", "LAUNCHES", "SHARE"], rows)]
+    per = _span(counts.bucket_seconds)
+    if not windows:
+        return [*out, paint("no spike by member", "green", colour)]
+    for w in windows:
+        who = ", ".join(f"{o} {s:.0%} (usually {b:g}/{per})" for o, _n, s, b in w.repos[:3])
+        out.append(
+            paint(
+                f"SPIKE {when(w.start)} to {when(w.end)[11:]} UTC by member: {who}", "red", colour
+            )
+        )
+        if w.flagged:
+            out.append(f"  members spiking on their own: {', '.join(w.flagged)}")
+    return out
 
 
 def _repositories_table(counts: Counts, data: dict[str, Any]) -> str:
@@ -216,7 +274,8 @@ def _spike_lines(
 def grep_lines(counts: Counts, top: int = 10) -> list[str]:
     """The runbook's number for ``--grep WORD`` and what the lines behind it are."""
     word = counts.grep_word
-    out = [f"grep '/build' | grep {word!r} | wc -l: {counts.grep_lines}"]
+    pipe = "" if set(counts.formats) == {"launch-events"} else "grep '/build' | "
+    out = [f"{pipe}grep {word!r} | wc -l: {counts.grep_lines}"]
     rows: list[list[Any]] = [[r, n] for r, n in _top(counts.grep_repos, top)]
     rest = sum(counts.grep_repos.values()) - sum(n for _r, n in rows)
     if rest:
