@@ -120,8 +120,7 @@ def parse_line(line: bytes, first: str | None = None) -> tuple[str, Fields] | No
 # (10.0.0.1): No provider found`, `[E ... web:1875] Uncaught exception GET /build/...
 # (10.0.0.1)`, and the request's repr on the line after that one.
 _BINDERHUB_NOTE = re.compile(
-    _KUBECTL
-    + rb"(?:\[[A-Z] (?:\d{4}-\d\d-\d\d|\d{6}) \d\d:\d\d:\d\d(?:\.\d++)? [^\]\n]*+\] "
+    _KUBECTL + rb"(?:\[[A-Z] (?:\d{4}-\d\d-\d\d|\d{6}) \d\d:\d\d:\d\d(?:\.\d++)? [^\]\n]*+\] "
     rb"(?:Uncaught exception |\d{3} )?[A-Z]++ ([^ \n?#]++)[^ \n]*+ \([^)\n]*+\)(?::|$)"
     rb"|HTTPServerRequest\([^\n]*?\buri='([^'\n?#]*+))"
 )
@@ -135,9 +134,7 @@ def binderhub_note(line: bytes) -> bytes | None:
 
 
 _JSON_START = re.compile(_KUBECTL + rb"\{")
-_ISO_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$"
-)
+_ISO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 def _traefik_json(line: bytes) -> Fields | None:
