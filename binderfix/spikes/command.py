@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -154,8 +155,13 @@ def spikes(
     from binderfix.spikes.detect import since as within
     from binderfix.spikes.grep import Grep
     from binderfix.spikes.render import as_data, html_report, text_report
-    from binderfix.spikes.sources import tally_files, tally_pods
+    from binderfix.spikes.sources import failure_hint, tally_files, tally_pods
 
+    if html_file and not os.path.isdir(os.path.dirname(html_file) or "."):
+        raise BinderfixError(  # said before the logs are read, not after
+            f"cannot write {html_file}: no folder {os.path.dirname(html_file)}",
+            hint="--html to a file in an existing folder",
+        )
     bucket_seconds = parse_duration(bucket, "--bucket")
     since_seconds = parse_duration(since, "--since") if since else None
     if not base_url.startswith("/"):
@@ -185,6 +191,8 @@ def spikes(
     if unread:
         for name, why in sorted(failed.items()):
             click.echo(f"binderfix: error: {name}: {why}", err=True)
+        for hint in sorted({h for why in failed.values() if (h := failure_hint(why))}):
+            click.echo(f"  hint: {hint}", err=True)
         if none_read and counts.lines == 0:
             sys.exit(EXIT_ERROR)
     windows = within(find_spikes(counts, rule), counts, since_seconds)

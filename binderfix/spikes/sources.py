@@ -31,17 +31,33 @@ _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 NewTally = Callable[[], Tally]
 
 
+# Why a named source could not be read, and what to do about it (printed once).
+CLOSED_STDIN = "standard input is closed"
+CANNOT_READ = "cannot read"
+HINTS = {
+    CLOSED_STDIN: "pipe a log into it: kubectl logs ... | binderfix spikes -",
+    CANNOT_READ: "name log files (plain or gzip), or - for standard input",
+}
+
+
+def failure_hint(why: str) -> str | None:
+    """The hint for a reason :func:`tally_files` gives, if there is one."""
+    return next((hint for start, hint in HINTS.items() if why.startswith(start)), None)
+
+
 def open_log(name: str) -> IO[bytes]:
-    """A file, or ``-`` for standard input, decompressed if it starts with gzip's magic."""
+    """A file, or ``-`` for standard input, decompressed if it starts with gzip's magic.
+    Raises BinderfixError (the message does not repeat the name) if it cannot be opened."""
     if name == "-":
+        if sys.stdin is None:  # Python's own answer when file descriptor 0 is closed
+            raise BinderfixError(CLOSED_STDIN, hint=HINTS[CLOSED_STDIN])
         raw: IO[bytes] = sys.stdin.buffer
     else:
         try:
             raw = open(name, "rb")  # noqa: SIM115 (closed by the caller)
         except OSError as exc:
             raise BinderfixError(
-                f"cannot read {name}: {exc.strerror}",
-                hint="name log files, or - for standard input",
+                f"{CANNOT_READ}: {exc.strerror}", hint=HINTS[CANNOT_READ]
             ) from None
     peek = getattr(raw, "peek", None)
     head = peek(2)[:2] if peek else b""
