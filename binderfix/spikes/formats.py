@@ -118,11 +118,11 @@ def parse_line(line: bytes, first: str | None = None) -> tuple[str, Fields] | No
 # BinderHub's (tornado's) warnings and errors about a request, written beside the request's
 # access-log line: `[W 2026-11-30 10:00:00.123 BinderHub web:2348] 404 GET /build/gh/a/b/c
 # (10.0.0.1): No provider found`, `[E ... web:1875] Uncaught exception GET /build/...
-# (10.0.0.1)`, and the request's repr on the line after that one.
+# (10.0.0.1)`, and the request's repr on the line after that one (tornado indents it).
 _BINDERHUB_NOTE = re.compile(
     _KUBECTL + rb"(?:\[[A-Z] (?:\d{4}-\d\d-\d\d|\d{6}) \d\d:\d\d:\d\d(?:\.\d++)? [^\]\n]*+\] "
     rb"(?:Uncaught exception |\d{3} )?[A-Z]++ ([^ \n?#]++)[^ \n]*+ \([^)\n]*+\)(?::|$)"
-    rb"|HTTPServerRequest\([^\n]*?\buri='([^'\n?#]*+))"
+    rb"| *+HTTPServerRequest\([^\n]*?\buri='([^'\n?#]*+))"
 )
 
 
