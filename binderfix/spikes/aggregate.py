@@ -23,6 +23,7 @@ from operator import add, itemgetter
 from binderfix.spikes.formats import (
     CLF_FAMILY,
     KUBECTL_PREFIX,
+    LONG_LINES,
     NAMES,
     ORDER,
     binderhub_note,
@@ -249,7 +250,11 @@ class Tally:
             return
         fmt = self._fmt
         kubectl = KUBECTL_PREFIX.match(buf, start + 1) is not None
-        rows = self._fast[fmt, kubectl].findall(buf, start, end)
+        if fmt in LONG_LINES:  # split and filter in C: the pattern only sees /build lines
+            lines = [line for line in buf[start + 1 : end - 1].split(b"\n") if b"/build" in line]
+            rows = self._fast[fmt, kubectl].findall(b"\n" + b"\n".join(lines) + b"\n")
+        else:
+            rows = self._fast[fmt, kubectl].findall(buf, start, end)
         label = self._clf_format(buf, start, end) if fmt in CLF_FAMILY and rows else fmt
         if len(rows) == occurrences and label:  # each line holding /build is a request
             self.build_lines += occurrences
