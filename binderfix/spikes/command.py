@@ -145,8 +145,10 @@ def spikes(
     With FILES (plain or gzip; - for standard input, so that `kubectl logs ... |
     binderfix spikes -` works), reads those; otherwise reads the log of every pod matching
     --selector through the Kubernetes API, concurrently. Lines of the old nginx-ingress
-    chart, ingress-nginx, Traefik and BinderHub's own log are recognised one by one, in any
-    mix; lines mentioning /build that are none of these are skipped and counted.
+    chart, ingress-nginx, Traefik (common or JSON) and BinderHub's own log are recognised
+    one by one, in any mix; lines mentioning /build that are none of these are skipped and
+    counted. Files from a node's /var/log/pods (CRI or Docker json-file records) are
+    unwrapped first.
     """
     from functools import partial
 
