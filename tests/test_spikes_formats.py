@@ -182,3 +182,22 @@ def test_wrapped_logs_count_as_unwrapped_however_they_are_cut(
         last = cut
     tally.feed(wrapped[last:])
     assert _summary(tally.close()) == _summary(expected.close())
+
+
+def test_a_big_node_log_is_cut_for_the_cores_between_lines_not_records(
+    tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    from binderfix.spikes import sources
+
+    lines = list(synth.generate("ingress-nginx", start=START, minutes=60, seed=4))
+    log = tmp_path / "0.log"
+    log.write_text(cri(lines, split=40))  # every line in several records
+    monkeypatch.setattr(sources, "PARALLEL_FROM", 1 << 10)
+    monkeypatch.setattr(sources, "_cores", lambda: 7)
+    data = log.read_bytes()
+    for a, b in sources._ranges(str(log), 7, 1.04)[:-1]:
+        assert data[a:b].endswith(b"\n") and b" P " not in data[data.rfind(b"\n", 0, b - 1) : b]
+    split = sources._tally_in_parallel(str(log), Tally)
+    expected = Tally()
+    expected.feed(("\n".join(lines) + "\n").encode())
+    assert split is not None and _summary(split) == _summary(expected.close())

@@ -123,3 +123,31 @@ def test_a_missing_file_is_named_once_with_a_hint(tmp_path: Path) -> None:
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.count("nope.log") == 1, out.stderr
     assert out.stderr.splitlines()[1].startswith("  hint: name log files")
+
+
+def test_two_requests_sixty_years_apart_are_a_sparse_series_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """Too few to say which is the stray: both kept, the series lists the two buckets."""
+    lines = [
+        line
+        for line in synth.generate("traefik", start=START, minutes=1, seed=3)
+        if "/build/" in line
+    ][:2]
+    log = tmp_path / "two.log"
+    log.write_text(lines[0].replace("/2026:", "/1970:") + "\n")
+    with log.open("a") as fh:
+        fh.write(lines[1] + "\n")
+    out = subprocess.run(
+        [BINDERFIX, "spikes", str(log), "--json", "--bucket", "1s"],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limited,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert [p["requests"] for p in report["series"]] == [1, 1]
+    assert report["first"].startswith("1970-11-01") and report["last"].startswith("2026-11-01")
+    chart = run(BINDERFIX, "spikes", str(log), "--html", str(tmp_path / "r.html"))
+    assert chart.returncode == 0 and "requests per" in chart.stdout

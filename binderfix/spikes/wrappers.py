@@ -28,6 +28,20 @@ DECIDE_WITHIN = 64 << 10  # bytes with no newline after which a log is taken as 
 HOLD_AT_MOST = 16 << 20  # an unended record longer than this passes through as it is
 
 
+def continues(record: bytes) -> bool:
+    """Does the line inside this record (one line of the file, no newline) go on in the
+    next record: a CRI ``P`` record, a json-file record whose ``log`` has no newline?"""
+    if _CRI_FIRST.match(record):
+        return _CRI_PARTIAL.match(record) is not None
+    if _DOCKER_FIRST.match(record):
+        try:
+            log = json.loads(record)["log"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        return isinstance(log, str) and not log.endswith("\n")
+    return False
+
+
 def unwrap_cri(block: bytes) -> bytes:
     """Whole CRI records (``block`` starts a line and ends with a newline): their lines."""
     if _CRI_PARTIAL.search(block) is None:  # the usual case: one C-level pass
