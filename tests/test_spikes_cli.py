@@ -110,6 +110,7 @@ def test_gzip_standard_input_and_several_files(tmp_path: Path) -> None:
 
 def test_html_report_is_self_contained_with_the_chart_and_the_spike(tmp_path: Path) -> None:
     log = write_log(tmp_path / "access.log", "traefik")
+    (tmp_path / "report").mkdir()
     html = tmp_path / "report" / "spikes.html"
     out = run(BINDERFIX, "spikes", str(log), "--html", str(html))
     assert out.returncode == 1

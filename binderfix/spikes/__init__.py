@@ -1,7 +1,9 @@
 """Spikes to the BinderHub ``/build`` API, found in ingress controller logs.
 
 - :mod:`.formats`: recognise one access-log line (old nginx-ingress, ingress-nginx,
-  Traefik, BinderHub's own log) without being told which (pure).
+  Traefik's common or JSON log, BinderHub's own log) without being told which (pure).
+- :mod:`.wrappers`: lines in a container runtime's records (CRI, Docker's json-file), as
+  on a node's /var/log/pods, unwrapped (pure).
 - :mod:`.specs`: a ``/build/<provider>/<spec>`` path to a repository, as BinderHub reads it (pure).
 - :mod:`.grep`: ``--grep WORD`` as grep reads WORD (pure).
 - :mod:`.aggregate`: counts by repository, status, client and time bucket, in bounded memory;

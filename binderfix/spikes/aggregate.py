@@ -23,8 +23,10 @@ from operator import add, itemgetter
 from binderfix.spikes.formats import (
     CLF_FAMILY,
     KUBECTL_PREFIX,
+    LONG_LINES,
     NAMES,
     ORDER,
+    binderhub_note,
     fast_pattern,
     minute_epoch,
     minute_of,
@@ -32,6 +34,7 @@ from binderfix.spikes.formats import (
 )
 from binderfix.spikes.grep import Grep
 from binderfix.spikes.specs import SpecError, parse_build_path
+from binderfix.spikes.wrappers import Unwrap
 
 CHUNK = 4 << 20  # bytes read at a time: a block that stays in the processor's cache
 MAX_LINE = 8 << 20  # a longer line is not parsed: counted, and skipped as "line too long"
@@ -42,6 +45,9 @@ MORE_REFS = "(other refs)"  # refs count together under this one
 _CACHE = 200_000  # entries in each parsing cache before it is emptied
 
 NOT_A_REQUEST = "mentions /build but is no /build/ request"  # e.g. in the referer
+# A BinderHub warning or error about a /build/ request: the request's own access-log line,
+# always written too, is the one counted.
+BINDERHUB_NOTE = "BinderHub error about a request (its access line counts it)"
 _CLIENT, _TIME, _PATH, _STATUS = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 _REPO = itemgetter(0)
 _SECONDS = {b"%02d" % i: i for i in range(61)}
@@ -159,6 +165,7 @@ class Tally:
             for name in NAMES
             for kubectl in (False, True)
         }
+        self._unwrap: Unwrap | None = Unwrap()  # until the log is known not to be wrapped
         self._carry: list[bytes] = []  # the pieces of a line not ended yet
         self._carried = 0  # their length
         self._long: _LongLine | None = None
@@ -174,7 +181,12 @@ class Tally:
     # -- reading ---------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        """The next bytes of the log, of any length; a line may run across calls."""
+        """The next bytes of the log, of any length; a line may run across calls. Lines in
+        a container runtime's records (CRI, Docker's json-file) are counted unwrapped."""
+        if self._unwrap is not None:
+            data = self._unwrap.feed(data)
+            if self._unwrap.plain:
+                self._unwrap = None
         if len(data) > CHUNK:  # so that a line longer than MAX_LINE always runs across pieces
             for at in range(0, len(data), CHUNK):
                 self._feed(data[at : at + CHUNK])
@@ -215,6 +227,9 @@ class Tally:
 
     def close(self) -> Counts:
         """Count the last line, if it has no newline, and return the counts."""
+        if self._unwrap is not None:
+            rest, self._unwrap = self._unwrap.close(), None
+            self.feed(rest)
         if self._long is not None:
             self._end_long()
         elif self._carry:
@@ -245,13 +260,17 @@ class Tally:
             return
         fmt = self._fmt
         kubectl = KUBECTL_PREFIX.match(buf, start + 1) is not None
-        rows = self._fast[fmt, kubectl].findall(buf, start, end)
+        if fmt in LONG_LINES:  # split and filter in C: the pattern only sees /build lines
+            lines = [line for line in buf[start + 1 : end - 1].split(b"\n") if b"/build" in line]
+            rows = self._fast[fmt, kubectl].findall(b"\n" + b"\n".join(lines) + b"\n")
+        else:
+            rows = self._fast[fmt, kubectl].findall(buf, start, end)
         label = self._clf_format(buf, start, end) if fmt in CLF_FAMILY and rows else fmt
         if len(rows) == occurrences and label:  # each line holding /build is a request
             self.build_lines += occurrences
             if self.grep is not None and self.grep.anywhere(buf, start, end):
                 self._grep_lines(buf[start + 1 : end - 1].split(b"\n"))
-            if fmt == "binderhub":
+            if ORDER[fmt] != (0, 1, 2, 3):
                 rows = list(map(itemgetter(*ORDER[fmt]), rows))
             self._add(label, rows)
         elif whole and end - start > 2 * PIECE:
@@ -306,6 +325,9 @@ class Tally:
             return "line too long" if b"/build/" in line else ""
         parsed = parse_line(line, self._fmt)
         if parsed is None:
+            note = binderhub_note(line)
+            if note is not None and note.startswith(self._prefix):
+                return BINDERHUB_NOTE
             return "unrecognised line" if b"/build/" in line else ""
         path = parsed[1][2]
         if path.startswith((b"http://", b"https://")):  # absolute-form request line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -151,11 +152,12 @@ def spikes(
     With FILES (plain or gzip; - for standard input, so that `kubectl logs ... |
     binderfix spikes -` works), reads those; otherwise reads the log of every pod matching
     --selector through the Kubernetes API, concurrently. Lines of the old nginx-ingress
-    chart, ingress-nginx, Traefik and BinderHub's own log are recognised one by one, in any
-    mix; lines mentioning /build that are none of these are skipped and counted. FILES may
-    also be mybinder.org's launch-events archive (events-YYYY-MM-DD.jsonl), recognised by
-    their first line: each launch counts as a /build request, by repository and by
-    federation member (origin).
+    chart, ingress-nginx, Traefik (common or JSON) and BinderHub's own log are recognised
+    one by one, in any mix; lines mentioning /build that are none of these are skipped and
+    counted. Files from a node's /var/log/pods (CRI or Docker json-file records) are
+    unwrapped first. FILES may also be mybinder.org's launch-events archive
+    (events-YYYY-MM-DD.jsonl), recognised by their first line: each launch counts as a
+    /build request, by repository and by federation member (origin).
     """
     from functools import partial
 
@@ -164,8 +166,13 @@ def spikes(
     from binderfix.spikes.detect import since as within
     from binderfix.spikes.grep import Grep
     from binderfix.spikes.render import as_data, html_report, text_report
-    from binderfix.spikes.sources import tally_files, tally_pods
+    from binderfix.spikes.sources import failure_hint, tally_files, tally_pods
 
+    if html_file and not os.path.isdir(os.path.dirname(html_file) or "."):
+        raise BinderfixError(  # said before the logs are read, not after
+            f"cannot write {html_file}: no folder {os.path.dirname(html_file)}",
+            hint="--html to a file in an existing folder",
+        )
     bucket_seconds = parse_duration(bucket, "--bucket")
     since_seconds = parse_duration(since, "--since") if since else None
     if not base_url.startswith("/"):
@@ -198,6 +205,8 @@ def spikes(
     if unread:
         for name, why in sorted(failed.items()):
             click.echo(f"binderfix: error: {name}: {why}", err=True)
+        for hint in sorted({h for why in failed.values() if (h := failure_hint(why))}):
+            click.echo(f"  hint: {hint}", err=True)
         if none_read and counts.lines == 0:
             sys.exit(EXIT_ERROR)
     windows = within(find_spikes(counts, rule), counts, since_seconds)

@@ -4,11 +4,16 @@ See :class:`Rule` for the rule. It is applied to the total series and to each
 repository's own series, so a burst that multiplies one repository's rate is caught even
 when that repository is a small share of the traffic and the total barely moves.
 Consecutive spike buckets make one :class:`Window`.
+
+A log's time span is that of most of its lines (:func:`span`): a few lines dated far from
+the rest (1970, 9999, a clock set wrong) are counted as outliers, not taken as the start or
+the end of the log, so that they neither stretch the series nor move ``--since``'s end.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -92,13 +97,63 @@ class Window:
     flagged: list[str] = field(default_factory=list)  # repos whose own series spiked
 
 
-def series(counts: Counts) -> list[tuple[int, int]]:
-    """(bucket start, requests) for every bucket from the first to the last, gaps as zero."""
-    if not counts.buckets:
+MAX_POINTS = 100_000  # buckets in a series with its gaps; past it, the buckets with requests
+FAR = 3  # spreads beyond the middle half of the buckets: far out (Tukey's fences)
+MIN_SPREAD = 3600  # seconds: the spread of a log shorter than that is taken as an hour
+
+
+@dataclass(frozen=True)
+class Span:
+    """The first and last bucket of a log's real span (None if it has no request), and the
+    requests dated far outside it: ``outliers`` of them, in buckets from ``outlier_first``
+    to ``outlier_last``."""
+
+    first: int | None
+    last: int | None
+    outliers: int = 0
+    outlier_first: int | None = None
+    outlier_last: int | None = None
+
+
+def span(counts: Counts) -> Span:
+    """The span of the buckets holding requests, leaving out either tail if it lies more
+    than FAR spreads outside the middle half (the spread: the middle half's length, at
+    least MIN_SPREAD) and holds at most one bucket in twenty (and at least one): a stray
+    line, not a part of the log. Fewer than four buckets are all kept."""
+    live = sorted(b for b, n in counts.buckets.items() if n > 0)
+    if not live:
+        return Span(None, None)
+    m = len(live)
+    keep_from, keep_to = 0, m
+    if m >= 4:
+        q1, q3 = live[m // 4], live[3 * m // 4]
+        spread = max(q3 - q1, MIN_SPREAD)
+        limit = max(1, m // 20)
+        below = bisect_left(live, q1 - FAR * spread)
+        above = bisect_right(live, q3 + FAR * spread)
+        keep_from = below if below <= limit else 0
+        keep_to = above if m - above <= limit else m
+    out = live[:keep_from] + live[keep_to:]
+    return Span(
+        live[keep_from],
+        live[keep_to - 1],
+        sum(counts.buckets[b] for b in out),
+        out[0] if out else None,
+        out[-1] if out else None,
+    )
+
+
+def series(counts: Counts, within: Span | None = None) -> list[tuple[int, int]]:
+    """(bucket start, requests) for every bucket of the log's span (``within``, else
+    :func:`span`), gaps as zero; only the buckets with requests if the span holds more
+    than MAX_POINTS buckets, so that memory stays bounded whatever the dates."""
+    within = within or span(counts)
+    if within.first is None or within.last is None:
         return []
-    step = counts.bucket_seconds
-    first, last = min(counts.buckets), max(counts.buckets)
-    return [(b, counts.buckets.get(b, 0)) for b in range(first, last + step, step)]
+    step, first, last = counts.bucket_seconds, within.first, within.last
+    if (last - first) // step < MAX_POINTS:
+        return [(b, counts.buckets.get(b, 0)) for b in range(first, last + step, step)]
+    return sorted((b, n) for b, n in counts.buckets.items() if n > 0 and first <= b <= last)
 
 
 def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
@@ -108,9 +163,11 @@ def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
     that a long burst is measured against what came before it, not against itself.
     """
     rule = rule or Rule()
-    live = sorted(b for b, n in counts.buckets.items() if n > 0)  # buckets with data
-    if not live:
+    within = span(counts)
+    if within.first is None or within.last is None:
         return []
+    first, last = within.first, within.last
+    live = sorted(b for b, n in counts.buckets.items() if n > 0 and first <= b <= last)
     totals = [counts.buckets[b] for b in live]
     total_spikes = _scan(rule, totals, range(len(totals)))
     spiky: dict[int, set[str]] = {live[i]: set() for i in total_spikes}
@@ -118,6 +175,8 @@ def find_spikes(counts: Counts, rule: Rule | None = None) -> list[Window]:
     position = {b: i for i, b in enumerate(live)}
     per_repo: dict[str, list[int]] = {}
     for bucket, repos in counts.bucket_repos.items():
+        if bucket not in position:  # an outlier
+            continue
         for repo, n in repos.items():
             if n >= rule.min_count:
                 per_repo.setdefault(repo, []).append(position[bucket])
@@ -214,8 +273,10 @@ def _usual(
 
 
 def since(windows: list[Window], counts: Counts, seconds: int | None) -> list[Window]:
-    """The windows that reach into the last ``seconds`` of the log (all if None)."""
-    if not seconds or not counts.buckets:
+    """The windows that reach into the last ``seconds`` of the log (all if None), counted
+    back from the log's real end (a line dated far after it is an outlier)."""
+    last = span(counts).last
+    if not seconds or last is None:
         return windows
-    cutoff = max(counts.buckets) + counts.bucket_seconds - seconds
+    cutoff = last + counts.bucket_seconds - seconds
     return [w for w in windows if w.end > cutoff]

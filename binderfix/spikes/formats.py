@@ -2,7 +2,9 @@
 
 Every format is one regular expression with four groups, in this order once
 :data:`ORDER` is applied: client, time, path, status. A line may start with what
-``kubectl logs --prefix`` and ``--timestamps`` add.
+``kubectl logs --prefix`` and ``--timestamps`` add. Traefik's JSON access log is read by
+field name (any order, any fields dropped but the path and status), and its fast pattern
+follows the order Traefik writes (keys sorted).
 
 Each format comes in two forms: :func:`parse_line` matches one line whatever its path,
 and :func:`fast_pattern` finds, in a whole block of lines at once, only the requests for
@@ -12,7 +14,9 @@ and :func:`fast_pattern` finds, in a whole block of lines at once, only the requ
 from __future__ import annotations
 
 import calendar
+import json
 import re
+import time
 
 # Possessive quantifiers (*+, ++) wherever a class cannot overlap what follows it: a line
 # that does not match fails without backtracking.
@@ -50,6 +54,13 @@ _SOURCES: dict[str, bytes] = {
     "binderhub": rb"\[[A-Z] (\d{4}-\d\d-\d\d \d\d:\d\d:(?:[0-5]\d|60)|\d{6} \d\d:\d\d:(?:[0-5]\d|60))"
     rb"(?:\.\d++)? [^\]\n]*+\] (\d{3}) [A-Z]++ (PATH)[^ \n]*+(?: -> [^ \n]++)? "
     rb"\((?:[^)\n]*@)?([^@)\n]*+)\) [\d.]++ms",
+    # Traefik's JSON access log (accessLog.format=json): one object a line, keys sorted as
+    # Go writes a map, StartUTC in RFC 3339 with nanoseconds. A JSON escape (\u0026) in the
+    # path or client sends the line to parse_line, which decodes it.
+    # Atomic groups (?>...): each key is looked for once, so a line that fails fails fast.
+    "traefik-json": rb'\{(?>[^\n]*?"ClientHost":")([^"\n\\]++)",(?>[^\n]*?"DownstreamStatus":)'
+    rb'(\d{3}),(?>[^\n]*?"RequestPath":")(PATH)(?:[?#][^"\n]*+)?",(?>[^\n]*?"StartUTC":")'
+    rb'(\d{4}-\d\d-\d\dT\d\d:\d\d:(?:[0-5]\d|60))(?:\.\d++)?Z"',
     # Any other Common or Combined Log Format line (a customised ingress-nginx log-format).
     "combined": _CLF,
 }
@@ -57,8 +68,11 @@ NAMES = tuple(_SOURCES)  # the order a line is tried in: specific formats before
 # Where client, time, path and status are among each format's groups.
 ORDER: dict[str, tuple[int, int, int, int]] = {name: (0, 1, 2, 3) for name in NAMES}
 ORDER["binderhub"] = (3, 0, 2, 1)
+ORDER["traefik-json"] = (0, 3, 2, 1)
 # Formats that share the Common Log Format's head: one fast pattern finds them all.
 CLF_FAMILY = ("ingress-nginx", "traefik", "combined")
+# Formats of long lines, most not /build: the fast pattern is run on the /build lines only.
+LONG_LINES = ("traefik-json",)
 
 # (client, time, path, status), all bytes: a tuple, for millions of lines.
 Fields = tuple[bytes, bytes, bytes, bytes]
@@ -66,6 +80,7 @@ Fields = tuple[bytes, bytes, bytes, bytes]
 _LINE = {
     name: re.compile(_KUBECTL + source.replace(b"PATH", _ANY_PATH))
     for name, source in _SOURCES.items()
+    if name != "traefik-json"  # read by field name: _traefik_json()
 }
 PROVIDERS = ("gh", "gist", "git", "gl", "zenodo", "figshare", "hydroshare", "dataverse", "ckan")
 
@@ -79,7 +94,8 @@ def fast_pattern(name: str, base_url: str = "/", kubectl: bool = False) -> re.Pa
     """
     prefix = base_url.rstrip("/").encode() + b"/build/"
     providers = "|".join(PROVIDERS).encode()
-    build = re.escape(prefix) + b"(?:" + providers + rb')/[^ "\n?#]*+'
+    chars = rb'[^ "\n?#\\]' if name == "traefik-json" else rb'[^ "\n?#]'  # JSON: no escape
+    build = re.escape(prefix) + b"(?:" + providers + rb")/" + chars + b"*+"
     source = _CLF if name in CLF_FAMILY else _SOURCES[name]
     return re.compile(b"\n" + (_KUBECTL if kubectl else b"") + source.replace(b"PATH", build))
 
@@ -89,12 +105,87 @@ def parse_line(line: bytes, first: str | None = None) -> tuple[str, Fields] | No
     for name in (first, *NAMES) if first else NAMES:
         if name is None:
             continue
+        if name == "traefik-json":
+            fields = _traefik_json(line)
+            if fields is not None:
+                return name, fields
+            continue
         m = _LINE[name].match(line)
         if m is not None:
             groups = m.groups()
             c, t, p, s = ORDER[name]
             return name, (groups[c], groups[t], groups[p], groups[s])
     return None
+
+
+# BinderHub's (tornado's) warnings and errors about a request, written beside the request's
+# access-log line: `[W 2026-11-30 10:00:00.123 BinderHub web:2348] 404 GET /build/gh/a/b/c
+# (10.0.0.1): No provider found`, `[E ... web:1875] Uncaught exception GET /build/...
+# (10.0.0.1)`, and the request's repr on the line after that one (tornado indents it).
+_BINDERHUB_NOTE = re.compile(
+    _KUBECTL + rb"(?:\[[A-Z] (?:\d{4}-\d\d-\d\d|\d{6}) \d\d:\d\d:\d\d(?:\.\d++)? [^\]\n]*+\] "
+    rb"(?:Uncaught exception |\d{3} )?[A-Z]++ ([^ \n?#]++)[^ \n]*+ \([^)\n]*+\)(?::|$)"
+    rb"| *+HTTPServerRequest\([^\n]*?\buri='([^'\n?#]*+))"
+)
+
+
+def binderhub_note(line: bytes) -> bytes | None:
+    """The path of the request a BinderHub warning or error line is about (its access-log
+    line counts the request), or None if the line is no such note."""
+    m = _BINDERHUB_NOTE.match(line)
+    return None if m is None else m.group(1) or m.group(2)
+
+
+_JSON_START = re.compile(_KUBECTL + rb"\{")
+_ISO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _traefik_json(line: bytes) -> Fields | None:
+    """A line of Traefik's JSON access log, read by field name: ClientHost (else the host of
+    ClientAddr), RequestPath, DownstreamStatus (else OriginStatus), and StartUTC (else
+    ``time`` or StartLocal, moved to UTC); None if it is not one."""
+    m = _JSON_START.match(line)
+    if m is None or b'"RequestPath"' not in line:
+        return None
+    try:
+        data = json.loads(line[m.end() - 1 :])
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    path, status = data.get("RequestPath"), data.get("DownstreamStatus", data.get("OriginStatus"))
+    stamp = data.get("StartUTC") or data.get("time") or data.get("StartLocal")
+    if not isinstance(path, str) or not isinstance(status, int) or not isinstance(stamp, str):
+        return None
+    if not 100 <= status <= 999:
+        return None
+    client = data.get("ClientHost")
+    if not isinstance(client, str) or not client:
+        addr = data.get("ClientAddr")
+        client = addr.rsplit(":", 1)[0].strip("[]") if isinstance(addr, str) and addr else "-"
+    when = _utc_seconds(stamp)
+    if when is None:
+        return None
+    path = re.split(r"[?#]", path, maxsplit=1)[0]
+    return client.encode(), when.encode(), path.encode(), b"%d" % status
+
+
+def _utc_seconds(stamp: str) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SS`` in UTC of an RFC 3339 time (``Z`` or an offset), as written
+    when it is already UTC (a bad date is left for minute_epoch to reject)."""
+    m = _ISO_TIME.match(stamp)
+    if m is None:
+        return None
+    if m.group(7) == "Z" or m.group(7) in ("+00:00", "-00:00"):
+        return stamp[:19]
+    sign = 1 if m.group(7)[0] == "+" else -1
+    offset = sign * (int(m.group(7)[1:3]) * 3600 + int(m.group(7)[4:6]) * 60)
+    y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
+    try:
+        epoch = calendar.timegm((y, mo, d, h, mi, sec)) - offset
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    except (ValueError, OverflowError, OSError):
+        return stamp[:19]
 
 
 _MONTHS = {

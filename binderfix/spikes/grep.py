@@ -52,7 +52,9 @@ def bre_to_python(word: str) -> str:
     while i < n:
         c = word[i]
         at_start = not out or out[-1] in ("(", "|")  # of the expression, a group, a branch
-        if c == "\\" and i + 1 < n:
+        if c == "\\" and i + 1 == n:
+            raise ValueError("Trailing backslash")
+        if c == "\\":
             nxt = word[i + 1]
             if nxt.isdigit() and nxt != "0":
                 out.append("\\" + nxt)  # back-reference
@@ -60,18 +62,25 @@ def bre_to_python(word: str) -> str:
                 out.append(re.escape(nxt))  # nothing to repeat: grep takes it literally
             elif nxt in "+?":
                 _quantifier(out, nxt)
+            elif nxt == "{":  # an interval: \{m\}, \{m,\}, \{,n\}, \{m,n\}
+                close = word.find("\\}", i + 2)
+                if close < 0:
+                    raise ValueError("Unmatched \\{")
+                if not re.fullmatch(r"\d+(,\d*)?|,\d+", word[i + 2 : close]):
+                    raise ValueError("Invalid content of \\{\\}")
+                out.append("{" + word[i + 2 : close] + "}")
+                i = close + 2
+                continue
             else:
                 out.append(_ESCAPES.get(nxt, re.escape(nxt)))
             i += 2
             continue
         if c == "[":
             end, cls = _bracket(word, i)
-            if end is not None:
-                out.append(cls)
-                i = end
-                continue
-            out.append(re.escape(c))
-        elif c == "^" and at_start:
+            out.append(cls)
+            i = end
+            continue
+        if c == "^" and at_start:
             out.append("^")
         elif c == "$" and (
             i == n - 1 or word.startswith("\\)", i + 1) or word.startswith("\\|", i + 1)
@@ -96,8 +105,9 @@ def _quantifier(out: list[str], q: str) -> None:
         out.append(q)
 
 
-def _bracket(word: str, start: int) -> tuple[int | None, str]:
-    """A bracket expression at ``start``: (index after it, Python class), or (None, "")."""
+def _bracket(word: str, start: int) -> tuple[int, str]:
+    """A bracket expression at ``start``: (index after it, Python class). Raises
+    ValueError where grep does: no closing ``]``, an unknown class, ``[:alpha:]``."""
     i = start + 1
     negate = i < len(word) and word[i] == "^"
     if negate:
@@ -107,11 +117,15 @@ def _bracket(word: str, start: int) -> tuple[int | None, str]:
     while i < len(word):
         c = word[i]
         if c == "]" and not first:
+            if len(word[start + 1 : i]) > 1 and word[start + 1] == word[i - 1] == ":":
+                raise ValueError("character class syntax is [[:space:]], not [:space:]")
             body = "".join(parts)
             return i + 1, f"[{'^' if negate else ''}{body}]"
         if c == "[" and word.startswith("[:", i):
             end = word.find(":]", i + 2)
-            if end > 0 and word[i + 2 : end] in _CLASSES:
+            if end > 0 and word[i + 2 : end] not in _CLASSES:
+                raise ValueError("Invalid character class name")
+            if end > 0:
                 parts.append(_CLASSES[word[i + 2 : end]])
                 i = end + 2
                 first = False
@@ -122,7 +136,7 @@ def _bracket(word: str, start: int) -> tuple[int | None, str]:
             parts.append(re.escape(c))
         first = False
         i += 1
-    return None, ""
+    raise ValueError("Unmatched [, [^, [:, [., or [=")
 
 
 class Grep:
@@ -133,11 +147,11 @@ class Grep:
         raw = word.encode()
         self.literal: bytes | None = raw if not (_SPECIAL & set(word)) else None
         if self.literal is None:
-            source = bre_to_python(word).encode()
             try:
+                source = bre_to_python(word).encode()
                 self._line = re.compile(source)
                 self._block = re.compile(source, re.MULTILINE)
-            except re.error as exc:
+            except (re.error, ValueError) as exc:
                 raise ValueError(
                     f"{word!r} is not a regular expression grep reads: {exc}"
                 ) from None

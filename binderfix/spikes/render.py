@@ -7,7 +7,9 @@ JSON keys (``binderfix spikes --json``), in a fixed order:
   requests counted; ``grep_lines``: the runbook's count for ``--grep`` (else
   ``build_lines``); ``grep``: with ``--grep``, ``{word, lines, repositories, other}``, the
   breakdown behind that count;
-- ``first``, ``last``: the span of the buckets (UTC, ``YYYY-MM-DD HH:MM``);
+- ``first``, ``last``: the log's span (UTC, ``YYYY-MM-DD HH:MM``), leaving out lines dated
+  far from the rest; ``outliers``: ``{requests, first, last}``, those requests (counted
+  everywhere but in the series and the spike rule) and their dates;
   ``bucket_seconds``; ``since_seconds``: spikes looked for in that last span (or null);
 - ``rule``: the spike rule's knobs and its text;
 - ``skipped``: reason -> lines mentioning ``/build/`` that were not counted;
@@ -17,7 +19,8 @@ JSON keys (``binderfix spikes --json``), in a fixed order:
   pairs); ``statuses``: status -> requests; ``clients``: the
   top ``--top`` ``{client, requests}``; ``clients_folded``: requests of rare clients not
   kept (past 200,000 distinct);
-- ``series``: every bucket ``{start, requests, spike}``;
+- ``series``: every bucket of the span ``{start, requests, spike}`` (only those with
+  requests if the span holds more than 100,000 buckets);
 - ``spikes``: windows ``{start, end, requests, peak, baseline_per_bucket, flagged,
   repositories: [{repo, requests, share, baseline_per_bucket}]}``;
 - ``notes``: note -> the lines it is about (a launch-events version newer than known, the
@@ -37,15 +40,18 @@ from typing import Any
 
 from binderfix.report import paint, render_table
 from binderfix.spikes.aggregate import MORE_REFS, Counts
-from binderfix.spikes.detect import Rule, Window, series
+from binderfix.spikes.detect import Rule, Span, Window, series, span
 from binderfix.spikes.specs import printable
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def when(epoch: int) -> str:
-    """``YYYY-MM-DD HH:MM`` in UTC."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
+    """``YYYY-MM-DD HH:MM`` in UTC (past year 9999, which a bucket's end may be: as such)."""
+    try:
+        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return "after 9999-12-31 23:59" if epoch > 0 else "before 1970-01-01 00:00"
 
 
 def _text(raw: bytes | str) -> str:
@@ -100,7 +106,8 @@ def as_data(
     proposal: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document (keys in this module's docstring)."""
-    points = series(counts)
+    within = span(counts)
+    points = series(counts, within)
     step = counts.bucket_seconds
     spiky = {b for w in windows for b in range(w.start, w.end, step)}
     data: dict[str, Any] = {
@@ -110,8 +117,13 @@ def as_data(
         "grep_lines": counts.grep_lines,
         "bucket_seconds": step,
         "since_seconds": since_seconds,
-        "first": when(points[0][0]) if points else None,
-        "last": when(points[-1][0] + step) if points else None,
+        "first": when(within.first) if within.first is not None else None,
+        "last": when(within.last + step) if within.last is not None else None,
+        "outliers": {
+            "requests": within.outliers,
+            "first": when(within.outlier_first) if within.outlier_first is not None else None,
+            "last": when(within.outlier_last + step) if within.outlier_last is not None else None,
+        },
         "rule": {
             "window": rule.window,
             "min_history": rule.min_history,
@@ -189,6 +201,14 @@ def text_report(
         )
     for note, n in sorted(counts.notes.items()):
         out.append(paint(f"note: {note} ({n} line{'s' if n != 1 else ''})", "yellow", colour))
+    outliers = data["outliers"]
+    if outliers["requests"]:
+        out.append(
+            f"{outliers['requests']} request{'s' if outliers['requests'] > 1 else ''} dated "
+            "far outside that span "
+            f"({outliers['first']} to {outliers['last']} UTC): counted, but left out of the "
+            "chart and the spike rule"
+        )
     for source, why in sorted(counts.sources_failed.items()):
         out.append(paint(f"not read in full: {source}: {why}", "yellow", colour))
     if counts.build_requests:
@@ -286,17 +306,30 @@ def grep_lines(counts: Counts, top: int = 10) -> list[str]:
     return out
 
 
+def fold(
+    counts: Counts, cells: int, within: Span | None = None
+) -> tuple[int, list[tuple[int, int]]]:
+    """(buckets per cell, [(cell start, requests)]): the span's series in at most ``cells``
+    cells of equal time, built from the buckets with requests (the span may be long)."""
+    within = within or span(counts)
+    if within.first is None or within.last is None:
+        return 1, []
+    step, first = counts.bucket_seconds, within.first
+    buckets = (within.last - first) // step + 1
+    per = max(1, -(-buckets // cells))
+    totals = [0] * -(-buckets // per)
+    for start, n in series(counts, within):
+        totals[(start - first) // (step * per)] += n
+    return per, [(first + i * step * per, n) for i, n in enumerate(totals)]
+
+
 def chart(counts: Counts, windows: list[Window], colour: bool, width: int = 60) -> list[str]:
     """The series as rows of unicode blocks, one character per bucket (several when the
     span is long), spike buckets marked with ``^`` beneath and in red."""
-    points = series(counts)
-    if not points:
+    per, folded = fold(counts, width * 24)  # at most 24 rows
+    if not folded:
         return []
     step = counts.bucket_seconds
-    per = max(1, -(-len(points) // (width * 24)))  # at most 24 rows
-    folded = [
-        (points[i][0], sum(n for _b, n in points[i : i + per])) for i in range(0, len(points), per)
-    ]
     spiky = [
         any(w.start < start + step * per and start < w.end for w in windows) for start, _n in folded
     ]
@@ -333,12 +366,12 @@ def html_report(
         autoescape=select_autoescape(["html", "j2"]),
     )
     data = as_data(counts, windows, rule, top, since_seconds)
-    points = series(counts)
     width, height, pad = 960, 280, 44
+    per, points = fold(counts, 2 * (width - 2 * pad))  # a long span: cells of several buckets
     peak = max((n for _b, n in points), default=0) or 1
     step = (width - 2 * pad) / max(len(points), 1)
     first = points[0][0] if points else 0
-    bucket = counts.bucket_seconds
+    bucket = counts.bucket_seconds * per
 
     def x(epoch: int) -> float:
         return pad + (epoch - first) / bucket * step

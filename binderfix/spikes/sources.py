@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 from binderfix.errors import BinderfixError
 from binderfix.spikes.aggregate import CHUNK, Counts, Tally
+from binderfix.spikes.wrappers import continues
 
 if TYPE_CHECKING:
     from binderfix.kube.client import Cluster
@@ -31,17 +32,33 @@ _READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 NewTally = Callable[[], Tally]
 
 
+# Why a named source could not be read, and what to do about it (printed once).
+CLOSED_STDIN = "standard input is closed"
+CANNOT_READ = "cannot read"
+HINTS = {
+    CLOSED_STDIN: "pipe a log into it: kubectl logs ... | binderfix spikes -",
+    CANNOT_READ: "name log files (plain or gzip), or - for standard input",
+}
+
+
+def failure_hint(why: str) -> str | None:
+    """The hint for a reason :func:`tally_files` gives, if there is one."""
+    return next((hint for start, hint in HINTS.items() if why.startswith(start)), None)
+
+
 def open_log(name: str) -> IO[bytes]:
-    """A file, or ``-`` for standard input, decompressed if it starts with gzip's magic."""
+    """A file, or ``-`` for standard input, decompressed if it starts with gzip's magic.
+    Raises BinderfixError (the message does not repeat the name) if it cannot be opened."""
     if name == "-":
+        if sys.stdin is None:  # Python's own answer when file descriptor 0 is closed
+            raise BinderfixError(CLOSED_STDIN, hint=HINTS[CLOSED_STDIN])
         raw: IO[bytes] = sys.stdin.buffer
     else:
         try:
             raw = open(name, "rb")  # noqa: SIM115 (closed by the caller)
         except OSError as exc:
             raise BinderfixError(
-                f"cannot read {name}: {exc.strerror}",
-                hint="name log files, or - for standard input",
+                f"{CANNOT_READ}: {exc.strerror}", hint=HINTS[CANNOT_READ]
             ) from None
     peek = getattr(raw, "peek", None)
     head = peek(2)[:2] if peek else b""
@@ -116,25 +133,47 @@ def tally_files(names: Iterable[str], new_tally: NewTally) -> Counts:
 
 
 def _ranges(path: str, parts: int, first: float = 1.0) -> list[tuple[int, int]]:
-    """Byte ranges of a file, cut just after a newline, so that no line is split; the
-    first ``first`` times the size of the others."""
+    """Byte ranges of a file, cut just after a newline, so that no line is split (nor one
+    a container runtime wrote in several records); the first ``first`` times the size of
+    the others."""
     size = os.path.getsize(path)
     share = size / (parts - 1 + first)
     cuts = [0]
     with open(path, "rb") as fh:
         for i in range(1, parts):
-            at = max(int(share * (first + i - 1)) - 1, cuts[-1])
-            fh.seek(at)
-            while True:  # to just past the next newline, a megabyte at a time
-                data = fh.read(1 << 20)
-                newline = data.find(b"\n")
-                if newline >= 0 or not data:
-                    at = at + newline + 1 if newline >= 0 else size
+            at = _next_line(fh, max(int(share * (first + i - 1)) - 1, cuts[-1]), size)
+            for _record in range(1000):  # past records whose line goes on (16 MiB at most)
+                if at >= size or not _continues_at(fh, at):
                     break
-                at += len(data)
+                at = _next_line(fh, at, size)
             cuts.append(max(at, cuts[-1]))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def _next_line(fh: IO[bytes], at: int, size: int) -> int:
+    """Just past the first newline at or after ``at``, a megabyte at a time (or the end)."""
+    fh.seek(at)
+    while True:
+        data = fh.read(1 << 20)
+        newline = data.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+        if not data:
+            return size
+        at += len(data)
+
+
+def _continues_at(fh: IO[bytes], at: int) -> bool:
+    """Does the record ending just before ``at`` (a line start) go on in the next one?
+    Records longer than the look back are taken as whole: runtimes cut lines at 16 KiB."""
+    start = max(0, at - (64 << 10))
+    fh.seek(start)
+    before = fh.read(at - start)[:-1]
+    newline = before.rfind(b"\n")
+    if newline < 0 and start > 0:
+        return False
+    return continues(before[newline + 1 :])
 
 
 def _tally_range(args: tuple[str, int, int, NewTally]) -> Counts:

@@ -9,6 +9,7 @@ making up two thirds of the lines, and one repository bursting for a while.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ OTHER_PATHS = [
     "/user/abc-123/lab",
 ]
 AGENTS = ["Mozilla/5.0 (X11; Linux x86_64)", "python-requests/2.31.0", "curl/8.4.0"]
-FORMATS = ("nginx-ingress", "ingress-nginx", "traefik", "binderhub")
+FORMATS = ("nginx-ingress", "ingress-nginx", "traefik", "binderhub", "traefik-json")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,43 @@ def format_line(
             f'{client} - - [{clf}] "GET {path} HTTP/1.1" {status} 612 "-" "{agent}" 1042 '
             f'"prod-binder@kubernetes" "http://10.12.0.184:8585" 4ms'
         )
+    if fmt == "traefik-json":  # accessLog.format=json: Go writes the keys sorted
+        start = when.astimezone(dt.UTC)
+        record = {
+            "ClientAddr": f"{client}:43512",
+            "ClientHost": client,
+            "ClientPort": "43512",
+            "ClientUsername": "-",
+            "DownstreamContentSize": 612,
+            "DownstreamStatus": status,
+            "Duration": 4_012_345,
+            "OriginContentSize": 612,
+            "OriginDuration": 3_912_345,
+            "OriginStatus": status,
+            "Overhead": 100_000,
+            "RequestAddr": "mybinder.org",
+            "RequestContentSize": 0,
+            "RequestCount": 1042,
+            "RequestHost": "mybinder.org",
+            "RequestMethod": "GET",
+            "RequestPath": path,
+            "RequestPort": "-",
+            "RequestProtocol": "HTTP/1.1",
+            "RequestScheme": "https",
+            "RetryAttempts": 0,
+            "RouterName": "prod-binder@kubernetes",
+            "ServiceAddr": "10.12.0.184:8585",
+            "ServiceName": "prod-binder@kubernetes",
+            "ServiceURL": "http://10.12.0.184:8585",
+            "StartLocal": start.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z",
+            "StartUTC": start.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z",
+            "entryPointName": "websecure",
+            "level": "info",
+            "msg": "",
+            "request_User-Agent": agent,
+            "time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return json.dumps(record, separators=(",", ":"))
     if fmt == "binderhub":  # binderhub/log.py: info below 400, warning below 500, else error
         stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         level = "I" if status < 400 else "W" if status < 500 else "E"
