@@ -111,8 +111,8 @@ def main() -> None:
     for name, measure in runs.items():
         with tempfile.TemporaryDirectory() as tmp:
             d = str(Path(tmp) / "sb")
-            env = sandbox(d, args.nodes)
-            try:
+            try:  # `down` also when up or the measure fails: nothing is left running
+                env = sandbox(d, args.nodes)
                 times[name] = measure(env, d)
             finally:
                 subprocess.run(

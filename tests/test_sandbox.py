@@ -172,9 +172,45 @@ def _processes_mentioning(directory: Path) -> list[str]:
     return found
 
 
-def _leftovers(directory: Path, index: int) -> dict[str, list]:
+def _sandbox_namespaces(index: int) -> set[tuple[int, int]]:
+    """The identities of a sandbox's network namespaces, read while they exist."""
+    found = set()
+    for name in netns.list_netns(f"bfx{index}-"):
+        st = os.stat(f"/run/netns/{name}")
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _processes_inside(directory: Path, namespaces: set[tuple[int, int]]) -> list[str]:
+    """Every live process in one of these (now deleted) network namespaces, or with a file
+    under the directory open: read from /proc, not from what the sandbox recorded."""
+    named_now = {
+        (st.st_dev, st.st_ino) for st in (os.stat(f"/run/netns/{n}") for n in netns.list_netns(""))
+    }
+    inside = str(directory.resolve()) + "/"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/ns/net")
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            files = [
+                os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")
+            ]
+        except OSError:  # gone, or a zombie (no namespaces, no files: nothing held)
+            continue
+        # A namespace id can be reused by a namespace made since; one that has a name is not ours.
+        ns = (st.st_dev, st.st_ino)
+        if (ns in namespaces and ns not in named_now) or any(f.startswith(inside) for f in files):
+            found.append(f"{entry}: {title}")
+    return found
+
+
+def _leftovers(directory: Path, index: int, namespaces: set | None = None) -> dict[str, list]:
     return {
-        "processes": _processes_mentioning(directory),
+        "processes": _processes_mentioning(directory)
+        + _processes_inside(directory, namespaces or set()),
         "netns": netns.list_netns(f"bfx{index}-"),
         "links": [
             n
@@ -187,10 +223,11 @@ def _leftovers(directory: Path, index: int) -> dict[str, list]:
 def test_down_stops_everything_and_is_idempotent(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "sb", nodes=2, broken=1)
     index = box.box.load().index
+    namespaces = _sandbox_namespaces(index)
     assert all(_leftovers(box.dir, index).values())
     first = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
     assert first.returncode == 0
-    assert _leftovers(box.dir, index) == {"processes": [], "netns": [], "links": []}
+    assert _leftovers(box.dir, index, namespaces) == {"processes": [], "netns": [], "links": []}
     again = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
     assert again.returncode == 0 and "nothing to stop" in again.stderr
 
@@ -204,6 +241,44 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "sandbox down" in refused.stderr
     assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
     assert _leftovers(box.dir, state.index) == {"processes": [], "netns": [], "links": []}
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["clean", "after-a-crash"])
+def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, crash: bool) -> None:
+    """Ansible and many SSH configs keep connections open (ControlPersist): the node's
+    per-connection sshd (`sshd: root@notty`, no marker in its title) must not outlive it."""
+    box = start_sandbox(tmp_path / "sb", nodes=1, broken=0)
+    state = box.box.load()
+    namespaces = _sandbox_namespaces(state.index)
+    ssh = [
+        "ssh",
+        "-F",
+        str(box.box.ssh_config),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={tmp_path}/cm-%h",
+        "-o",
+        "ControlPersist=60",
+    ]
+    try:
+        assert run(*ssh, "node-1", "true").returncode == 0
+        node = state.host("node-1").pid
+        sessions = [p for p in _processes_inside(box.dir, namespaces) if f"{node}:" not in p]
+        if crash:  # everything the state file knows dies hard; the sessions live on
+            for pid in (state.apiserver_pid, *(h.pid for h in state.hosts)):
+                os.kill(pid, signal.SIGKILL)
+        assert any("sshd: root@notty" in p for p in sessions), sessions
+        assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
+        assert _leftovers(box.dir, state.index, namespaces) == {
+            "processes": [],
+            "netns": [],
+            "links": [],
+        }
+    finally:
+        run(*ssh, "-O", "exit", "node-1")
 
 
 @pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])

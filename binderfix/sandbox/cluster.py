@@ -519,27 +519,45 @@ current-context: binderfix-sandbox
     # -- down -------------------------------------------------------------------------------
 
     def down(self, progress: Progress | None = None) -> bool:
-        """Stop everything ``up`` started and remove its namespaces and interfaces.
+        """Stop every process of the sandbox and remove its namespaces and interfaces.
 
+        Its processes are those in its namespaces (sshd's per-connection children and what
+        clients ran on the nodes included), those carrying its marker, and those holding its
+        files open (survivors of an earlier crash whose namespaces are gone).
         Idempotent: returns False when there was nothing to stop.
         """
         say = progress or (lambda _msg: None)
         state = self.load()
-        if state is None:
-            return False
-        pids = [state.apiserver_pid] + [h.pid for h in state.hosts]
-        with _step(say, "stop processes"):
-            netns.stop_pids([p for p in pids if p], self.marker)
-            # Children the state file never saw (the builders' daemons, a crashed up's).
-            netns.stop_pids(netns.pids_with_marker(self.marker), self.marker)
-        with _step(say, "remove namespaces and interfaces"):
-            prefix = f"bfx{state.index}"
-            # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
-            netns.ip_batch([f"netns del {n}" for n in netns.list_netns(prefix + "-")], force=True)
-            links = [
-                n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
+        names: list[str] = []
+        recorded: list[int] = []
+        if state is not None:
+            names = netns.list_netns(f"bfx{state.index}-")
+            recorded = [
+                p
+                for p in (state.apiserver_pid, *(h.pid for h in state.hosts))
+                if p and netns.pid_alive(p, self.marker)
             ]
-            netns.ip_batch([f"link del {n}" for n in links], force=True)
+        namespaces = netns.namespaces_of(names, recorded)
+        found = netns.sandbox_pids(self.marker, namespaces)
+        if state is None and not found:
+            return False
+        with _step(say, "stop processes"):
+            # A second look finds what was forked meanwhile (a connection accepted, a builder
+            # restarted), while the namespaces still exist to be recognised by.
+            for _round in range(3):
+                if not found:
+                    break
+                netns.stop(found, lambda pid: netns.belongs(pid, self.marker, namespaces))
+                found = netns.sandbox_pids(self.marker, namespaces)
+        if state is not None:
+            with _step(say, "remove namespaces and interfaces"):
+                prefix = f"bfx{state.index}"
+                # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
+                netns.ip_batch([f"netns del {n}" for n in names], force=True)
+                links = [
+                    n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
+                ]
+                netns.ip_batch([f"link del {n}" for n in links], force=True)
         for name in (
             "state.json",
             "apiserver.json",
