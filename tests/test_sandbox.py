@@ -237,6 +237,13 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
     state = box.box.load()
     os.kill(state.apiserver_pid, signal.SIGKILL)  # the API (and with it the kubelet) dies hard
     time.sleep(0.2)
+    status = run(BINDERFIX, "sandbox", "status", "--dir", str(box.dir))
+    assert status.returncode == 2 and "Traceback" not in status.stderr
+    assert (
+        f"API server of the sandbox in {box.dir} is not answering (pid {state.apiserver_pid} dead)"
+        in status.stderr
+    )
+    assert "no sandbox is running" not in status.stderr
     refused = run(BINDERFIX, "sandbox", "up", "--dir", str(box.dir))
     assert refused.returncode == 2 and "sandbox down" in refused.stderr
     assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
