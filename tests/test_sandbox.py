@@ -149,6 +149,50 @@ def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandb
     assert ping.stdout.strip() == "OK"
 
 
+def test_up_wait_returns_once_the_builders_have_settled(tmp_path: Path) -> None:
+    """The runbook's step 1 right after `up --wait`: the broken node's builder crash-loops,
+    the others are Running and Ready, with no waiting of the caller's own."""
+    directory = tmp_path / "sb"
+    up = run(BINDERFIX, "sandbox", "up", "--dir", str(directory), "--broken-nodes", "1", "--wait")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "builder pods settled (2 Ready, 1 crash-looping)" in up.stderr
+        rows = _table(RunningSandbox(directory).kubectl("get", "pod", "-o", "wide").stdout)
+        builders = {r["NODE"]: (r["STATUS"], r["READY"]) for r in rows if "-dind-" in r["NAME"]}
+        assert builders == {
+            "node-1": ("Running", "1/1"),
+            "node-2": ("CrashLoopBackOff", "0/1"),
+            "node-3": ("Running", "1/1"),
+        }
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(directory))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--nodes", "0"], "--nodes must be between 1 and 240, not 0"),
+        (["--nodes", "3", "--broken-nodes", "4"], "--broken-nodes must be between 0 and --nodes"),
+        (["--dir", "{file}/sb"], "cannot be made: {file} is not a directory"),
+    ],
+    ids=["no-nodes", "more-broken-than-nodes", "dir-under-a-file"],
+)
+def test_up_checks_its_arguments_before_announcing_anything(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    args = [a.format(file=a_file) for a in args]
+    if "--dir" not in args:
+        args += ["--dir", str(tmp_path / "sb")]
+    out = run(BINDERFIX, "sandbox", "up", *args)
+    assert out.returncode == 2
+    first = out.stderr.splitlines()[0]
+    assert first.startswith("binderfix: error: ") and error.format(file=a_file) in first
+    assert "starting" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "sb").exists()
+
+
 def test_legacy_labels_option(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "legacy", nodes=1, broken=0, labels="legacy")
     try:
@@ -288,24 +332,48 @@ def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, crash: bool)
         run(*ssh, "-O", "exit", "node-1")
 
 
-@pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
-def test_interrupted_up_stops_what_it_started(tmp_path: Path, delay: float) -> None:
+UP_STEPS = [
+    "starting a sandbox",  # arguments checked, nothing made yet
+    "keys and config: done",  # making the network
+    "network: bridge",  # starting sshd and the pods
+    "node sshd and control-plane pods: done",  # breaking a node, starting the API
+    "kubernetes API and the builder DaemonSet: done",  # --wait: the builders settling
+]
+
+
+@pytest.mark.parametrize("step", UP_STEPS)
+def test_interrupted_up_stops_what_it_started(tmp_path: Path, step: str) -> None:
+    """Ctrl-C once `up` says it has reached a step (not after a guessed delay, which a
+    loaded machine turns into a signal before Python listens for it, or after up ended)."""
     directory = tmp_path / "sb"
     proc = subprocess.Popen(
-        [BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "4"],
-        stdout=subprocess.PIPE,
+        [BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "3"]
+        + ["--broken-nodes", "1", "--wait"],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(delay)
+    assert proc.stderr is not None
+    seen = []
+    while not any(step in line for line in seen):
+        line = proc.stderr.readline()
+        assert line, f"up ended before {step!r}: {seen}"
+        seen.append(line)
+    saved = directory / "state.json"
+    state = json.loads(saved.read_text()) if saved.exists() else None
+    namespaces = _sandbox_namespaces(state["index"]) if state else set()
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
-    state_file = directory / "state.json"
-    if proc.returncode == 0:  # it finished before the signal: take it down as a user would
-        run(BINDERFIX, "sandbox", "down", "--dir", str(directory), check=True)
-    else:
-        assert proc.returncode == 130 and "Traceback" not in err
-    assert not state_file.exists()
+    err = "".join(seen) + proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err
+    said = [line for line in err.splitlines() if not line.startswith(("  ", "starting "))]
+    assert said == ["binderfix: interrupted: sandbox up stopped what it had started"], err
+    assert not (directory / "state.json").exists()
+    if state:
+        assert _leftovers(directory, state["index"], namespaces) == {
+            "processes": [],
+            "netns": [],
+            "links": [],
+        }
     assert _processes_mentioning(directory) == []
 
 

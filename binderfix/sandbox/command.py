@@ -59,14 +59,29 @@ def sandbox() -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="An RBAC manifest (e.g. deploys/rbac.yaml): also make a token limited to its rules.",
 )
-def up(directory: str, nodes: int, broken_nodes: int, labels: str, rbac: str | None) -> None:
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the builder pods have settled: Ready, or CrashLoopBackOff on broken nodes.",
+)
+def up(
+    directory: str, nodes: int, broken_nodes: int, labels: str, rbac: str | None, wait: bool
+) -> None:
     """Start a sandbox cluster in DIR."""
     box = _sandbox(directory)
     start = time.monotonic()
-    click.echo(
-        f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True
-    )
-    box.up(nodes=nodes, broken=broken_nodes, labels=labels, progress=_progress, rbac=rbac)
+    try:
+        box.up(
+            nodes=nodes,
+            broken=broken_nodes,
+            labels=labels,
+            progress=_progress,
+            rbac=rbac,
+            wait=wait,
+        )
+    except KeyboardInterrupt:
+        click.echo("binderfix: interrupted: sandbox up stopped what it had started", err=True)
+        sys.exit(130)
     click.echo(
         f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True
     )

@@ -60,8 +60,23 @@ def list_links(prefix: str) -> list[str]:
 
 
 def used_indexes() -> set[int]:
-    """Sandbox indexes in use on this machine, from the bridges that exist."""
-    return {int(m.group(1)) for name in list_links("bfx") if (m := re.fullmatch(r"bfx(\d+)", name))}
+    """Sandbox indexes in use on this machine: those of the bridges, and of namespaces that
+    a sandbox which crashed may have left without their bridge."""
+    names = list_links("bfx") + [n.split("-", 1)[0] for n in list_netns("bfx")]
+    return {int(m.group(1)) for name in names if (m := re.fullmatch(r"bfx(\d+)", name))}
+
+
+def make_bridge(name: str) -> bool:
+    """Create a bridge (no forwarding delay); False if an interface of that name exists."""
+    proc = ip("link", "add", name, "type", "bridge", "forward_delay", "0", check=False)
+    if proc.returncode == 0:
+        return True
+    if "File exists" in proc.stderr:
+        return False
+    raise BinderfixError(
+        f"`ip link add {name} type bridge` failed: {proc.stderr.strip()}",
+        hint="the sandbox needs root and a kernel with network namespaces (CAP_NET_ADMIN)",
+    )
 
 
 def enter(pid: int, argv: list[str], env: dict[str, str] | None = None) -> list[str]:
@@ -110,6 +125,12 @@ def namespaces_of(netns_names: list[str], pids: list[int]) -> set[NsId]:
     ids |= {ns_id(f"/proc/{pid}/ns/{kind}") for pid in pids for kind in ("net", "mnt")}
     host = {ns_id(f"/proc/{who}/ns/{kind}") for who in ("self", "1") for kind in ("net", "mnt")}
     return ids - host - {None}  # type: ignore[operator]
+
+
+def isolated(pid: int) -> bool:
+    """Does ``pid`` live in namespaces of its own (a node's or pod's), not the host's?
+    False when it is gone, or when its pid now belongs to a process of the host."""
+    return bool(namespaces_of([], [pid]))
 
 
 def belongs(pid: int, marker: str, namespaces: set[NsId]) -> bool:
