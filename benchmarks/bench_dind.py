@@ -39,11 +39,11 @@ def sandbox(directory: str, nodes: int) -> dict[str, str]:
             str(nodes),
             "--broken-nodes",
             str(nodes // 2),
+            "--wait",  # the broken builders crash-loop, as they would when someone looks
         ],
         check=True,
         capture_output=True,
     )
-    time.sleep(3)  # let the broken builders crash-loop, as they would be when someone looks
     return {**os.environ, **Sandbox(directory).env(), "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 

@@ -619,28 +619,28 @@ current-context: binderfix-sandbox
     def require(self) -> State:
         """The state of the running sandbox, or an error that says what is wrong with it."""
         state = self.load()
-        pid = state.apiserver_pid if state is not None else 0
-        if state is not None and pid and netns.pid_alive(pid, self.marker):
+        if state is None:
+            raise BinderfixError(
+                f"no sandbox is running in {self.dir}",
+                hint=f"start one: binderfix sandbox up --dir {self.dir}",
+            )
+        pid = state.apiserver_pid
+        if pid and netns.pid_alive(pid, self.marker):
             return state
         down = f"binderfix sandbox down --dir {self.dir}"
-        if state is not None:
-            living = [h for h in state.hosts if h.pid and netns.pid_alive(h.pid, self.marker)]
-            if living:
-                raise BinderfixError(
-                    f"the API server of the sandbox in {self.dir} is not answering "
-                    f"({f'pid {pid} dead' if pid else 'never started'}), while {len(living)} of its "
-                    f"{len(state.hosts)} nodes and pods still run",
-                    hint=f"its log: {self.dir / 'logs' / 'apiserver.log'}; start afresh: "
-                    f"{down}, then binderfix sandbox up --dir {self.dir}",
-                )
+        living = [h for h in state.hosts if h.pid and netns.pid_alive(h.pid, self.marker)]
+        if not living:
             raise BinderfixError(
                 f"no sandbox is running in {self.dir}, only the remains of one that did not "
                 "stop cleanly",
                 hint=f"clean them up: {down}",
             )
+        what = f"pid {pid} dead" if pid else "it never started"
         raise BinderfixError(
-            f"no sandbox is running in {self.dir}",
-            hint=f"start one: binderfix sandbox up --dir {self.dir}",
+            f"the API server of the sandbox in {self.dir} is not answering ({what}), while "
+            f"{len(living)} of its {len(state.hosts)} nodes and pods still run",
+            hint=f"its log: {self.dir / 'logs' / 'apiserver.log'}; start afresh: {down}, "
+            f"then binderfix sandbox up --dir {self.dir}",
         )
 
     def env(self, restricted: bool = False) -> dict[str, str]:
