@@ -294,10 +294,11 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
     assert _leftovers(box.dir, state.index) == {"processes": [], "netns": [], "links": []}
 
 
-@pytest.mark.parametrize("crash", [False, True], ids=["clean", "after-a-crash"])
-def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, crash: bool) -> None:
+@pytest.mark.parametrize("before", ["nothing", "a crash", "an older down"])
+def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, before: str) -> None:
     """Ansible and many SSH configs keep connections open (ControlPersist): the node's
-    per-connection sshd (`sshd: root@notty`, no marker in its title) must not outlive it."""
+    per-connection sshd (`sshd: root@notty`, no marker in its title) must not outlive it,
+    nor survive for good a crash or a `down` that missed it."""
     box = start_sandbox(tmp_path / "sb", nodes=1, broken=0)
     state = box.box.load()
     namespaces = _sandbox_namespaces(state.index)
@@ -316,13 +317,21 @@ def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, crash: bool)
     ]
     try:
         assert run(*ssh, "node-1", "true").returncode == 0
-        node = state.host("node-1").pid
-        sessions = [p for p in _processes_inside(box.dir, namespaces) if f"{node}:" not in p]
-        if crash:  # everything the state file knows dies hard; the sessions live on
+        node = str(state.host("node-1").pid)
+        sessions = [p for p in _processes_inside(box.dir, namespaces) if p.split(":")[0] != node]
+        assert any("sshd: root@notty" in p for p in sessions), sessions
+        if before != "nothing":  # everything the state file knows dies hard
             for pid in (state.apiserver_pid, *(h.pid for h in state.hosts)):
                 os.kill(pid, signal.SIGKILL)
-        assert any("sshd: root@notty" in p for p in sessions), sessions
-        assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
+        if before == "an older down":  # which removed the namespaces, links and state file
+            links = [*(h.veth for h in state.hosts), state.bridge]
+            netns.ip_batch(
+                [f"netns del {h.netns}" for h in state.hosts] + [f"link del {n}" for n in links],
+                force=True,  # a namespace's veth goes with it, unless a process holds it
+            )
+            (box.dir / "state.json").unlink()
+        down = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+        assert down.returncode == 0 and "is down" in down.stderr
         assert _leftovers(box.dir, state.index, namespaces) == {
             "processes": [],
             "netns": [],

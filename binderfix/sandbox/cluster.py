@@ -568,8 +568,8 @@ current-context: binderfix-sandbox
         """Stop every process of the sandbox and remove its namespaces and interfaces.
 
         Its processes are those in its namespaces (sshd's per-connection children and what
-        clients ran on the nodes included), those carrying its marker, and those holding its
-        files open (survivors of an earlier crash whose namespaces are gone).
+        clients ran on the nodes included), those carrying its marker, and those writing to
+        its logs (survivors of an earlier crash whose namespaces are gone).
         Idempotent: returns False when there was nothing to stop.
         """
         say = progress or (lambda _msg: None)

@@ -60,10 +60,10 @@ def list_links(prefix: str) -> list[str]:
 
 
 def used_indexes() -> set[int]:
-    """Sandbox indexes in use on this machine: those of the bridges, and of namespaces that
-    a sandbox which crashed may have left without their bridge."""
+    """Sandbox indexes in use on this machine: those of the bridges, and of veths and
+    namespaces that a sandbox which crashed may have left without their bridge."""
     names = list_links("bfx") + [n.split("-", 1)[0] for n in list_netns("bfx")]
-    return {int(m.group(1)) for name in names if (m := re.fullmatch(r"bfx(\d+)", name))}
+    return {int(m.group(1)) for name in names if (m := re.fullmatch(r"bfx(\d+)(h\d+)?", name))}
 
 
 def make_bridge(name: str) -> bool:
@@ -135,12 +135,13 @@ def isolated(pid: int) -> bool:
 
 def belongs(pid: int, marker: str, namespaces: set[NsId]) -> bool:
     """Is ``pid`` a process of the sandbox in directory ``marker``? It is when it lives in one
-    of the sandbox's namespaces, carries its marker, or holds a file under its directory.
+    of the sandbox's namespaces, carries its marker, or writes to one of its logs.
 
     The namespace test finds what markers cannot: sshd's per-connection processes (their
-    titles say only ``sshd: root@notty``) and anything a client started on a node. The open
-    files find them even when the namespaces were deleted under them (a crash, or an older
-    ``down``): their log is the sandbox's.
+    titles say only ``sshd: root@notty``) and anything a client started on a node. The logs
+    find them even when the namespaces were deleted under them (a crash, or an older
+    ``down``): every process of a sandbox inherits its host's log as stdout and stderr.
+    Only ``logs/`` counts: a sandbox made in /tmp must not take every user of /tmp with it.
     """
     if namespaces and (
         ns_id(f"/proc/{pid}/ns/net") in namespaces or ns_id(f"/proc/{pid}/ns/mnt") in namespaces
@@ -148,14 +149,14 @@ def belongs(pid: int, marker: str, namespaces: set[NsId]) -> bool:
         return True
     if pid_alive(pid, marker):
         return True
-    inside = marker.rstrip("/") + "/"
+    logs = marker.rstrip("/") + "/logs/"
     try:
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return False
     for fd in fds:
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(inside):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(logs):
                 return True
         except OSError:
             continue
