@@ -339,6 +339,7 @@ def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, before: str)
         }
     finally:
         run(*ssh, "-O", "exit", "node-1")
+        run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))  # a failed test leaves nothing
 
 
 UP_STEPS = [
