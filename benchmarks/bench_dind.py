@@ -39,11 +39,11 @@ def sandbox(directory: str, nodes: int) -> dict[str, str]:
             str(nodes),
             "--broken-nodes",
             str(nodes // 2),
+            "--wait",  # the broken builders crash-loop, as they would when someone looks
         ],
         check=True,
         capture_output=True,
     )
-    time.sleep(3)  # let the broken builders crash-loop, as they would be when someone looks
     return {**os.environ, **Sandbox(directory).env(), "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
@@ -111,8 +111,8 @@ def main() -> None:
     for name, measure in runs.items():
         with tempfile.TemporaryDirectory() as tmp:
             d = str(Path(tmp) / "sb")
-            env = sandbox(d, args.nodes)
-            try:
+            try:  # `down` also when up or the measure fails: nothing is left running
+                env = sandbox(d, args.nodes)
                 times[name] = measure(env, d)
             finally:
                 subprocess.run(

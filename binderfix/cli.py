@@ -7,12 +7,26 @@ a traceback and exit 2; see :mod:`binderfix.report` for the exit codes.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-
-import click
 
 from binderfix import __version__
 from binderfix.errors import BinderfixError
+
+
+def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+    # Ctrl-C while the modules load: nothing has been done yet, so one line and out,
+    # not a KeyboardInterrupt traceback from whichever import was running.
+    os.write(2, b"binderfix: interrupted\n")
+    os._exit(130)
+
+
+_LOADING = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not ignored
+if _LOADING:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import click  # noqa: E402 (after the handler: importing takes a tenth of a second)
 
 
 class _Group(click.Group):
@@ -67,3 +81,5 @@ def _register() -> None:
 
 
 _register()
+if _LOADING:  # loaded: Ctrl-C is a KeyboardInterrupt again, which commands clean up after
+    signal.signal(signal.SIGINT, signal.default_int_handler)

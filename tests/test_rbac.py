@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from binderfix.sandbox.rbac import allows, rules_from_manifest
-from tests.conftest import BINDERFIX, PYINFRA, REPO, run, start_sandbox
+from tests.conftest import BINDERFIX, KUBECTL, PYINFRA, REPO, run, start_sandbox
 
 MANIFEST = REPO / "deploys" / "rbac.yaml"
 
@@ -31,6 +31,16 @@ def test_the_rules_grant_what_binderfix_needs_and_nothing_broad() -> None:
     assert not any("*" in r.get("verbs", []) + r.get("resources", []) for r in rules)
 
 
+def test_discovery_is_allowed_as_a_real_clusters_default_roles_allow_it() -> None:
+    rules = rules_from_manifest(MANIFEST.read_text())
+    for path in ("/api", "/api/v1", "/apis", "/apis/apps/v1", "/version", "/openapi/v2"):
+        assert allows(rules, {"path": path, "verb": "get"}), path
+    assert not allows(rules, {"path": "/metrics", "verb": "get"})
+    assert not allows(rules, {"path": "/api", "verb": "post"})
+    granted = [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    assert allows(granted, {"path": "/metrics", "verb": "get"})
+
+
 @pytest.mark.sandbox
 def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "sb", rbac=MANIFEST)
@@ -43,6 +53,10 @@ def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path
             ([BINDERFIX, "netcheck", "--all-services"], 0),
             ([BINDERFIX, "netcheck", "--probe-pod"], 0),
             ([BINDERFIX, "spikes", "--since", "3h", "--json"], 1),  # the planted spike
+            (
+                [KUBECTL, "--cache-dir", str(tmp_path / "kube-cache"), "get", "pod"],
+                0,
+            ),  # the runbook's first step, with discovery first
         ]
         # The same through the Kubernetes API, no SSH: helper pods, exec, nodes read.
         kubenode = {"BINDERFIX_CONNECT": "kubenode"}
@@ -54,6 +68,7 @@ def test_everything_binderfix_does_works_with_only_the_manifests_rights(tmp_path
         for argv, code, *extra in expected:
             out = run(*argv, env={**box.env, **(extra[0] if extra else {})}, cwd=REPO)
             assert out.returncode == code, f"{argv}: {out.stdout[-1500:]}\n{out.stderr[-1500:]}"
+            assert "Couldn't get resource list" not in out.stderr, out.stderr[-1500:]
         audit = [
             json.loads(line)
             for line in (box.dir / "logs" / "api-audit.jsonl").read_text().splitlines()

@@ -149,6 +149,50 @@ def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandb
     assert ping.stdout.strip() == "OK"
 
 
+def test_up_wait_returns_once_the_builders_have_settled(tmp_path: Path) -> None:
+    """The runbook's step 1 right after `up --wait`: the broken node's builder crash-loops,
+    the others are Running and Ready, with no waiting of the caller's own."""
+    directory = tmp_path / "sb"
+    up = run(BINDERFIX, "sandbox", "up", "--dir", str(directory), "--broken-nodes", "1", "--wait")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "builder pods settled (2 Ready, 1 crash-looping)" in up.stderr
+        rows = _table(RunningSandbox(directory).kubectl("get", "pod", "-o", "wide").stdout)
+        builders = {r["NODE"]: (r["STATUS"], r["READY"]) for r in rows if "-dind-" in r["NAME"]}
+        assert builders == {
+            "node-1": ("Running", "1/1"),
+            "node-2": ("CrashLoopBackOff", "0/1"),
+            "node-3": ("Running", "1/1"),
+        }
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(directory))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--nodes", "0"], "--nodes must be between 1 and 240, not 0"),
+        (["--nodes", "3", "--broken-nodes", "4"], "--broken-nodes must be between 0 and --nodes"),
+        (["--dir", "{file}/sb"], "cannot be made: {file} is not a directory"),
+    ],
+    ids=["no-nodes", "more-broken-than-nodes", "dir-under-a-file"],
+)
+def test_up_checks_its_arguments_before_announcing_anything(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    args = [a.format(file=a_file) for a in args]
+    if "--dir" not in args:
+        args += ["--dir", str(tmp_path / "sb")]
+    out = run(BINDERFIX, "sandbox", "up", *args)
+    assert out.returncode == 2
+    first = out.stderr.splitlines()[0]
+    assert first.startswith("binderfix: error: ") and error.format(file=a_file) in first
+    assert "starting" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "sb").exists()
+
+
 def test_legacy_labels_option(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "legacy", nodes=1, broken=0, labels="legacy")
     try:
@@ -172,9 +216,45 @@ def _processes_mentioning(directory: Path) -> list[str]:
     return found
 
 
-def _leftovers(directory: Path, index: int) -> dict[str, list]:
+def _sandbox_namespaces(index: int) -> set[tuple[int, int]]:
+    """The identities of a sandbox's network namespaces, read while they exist."""
+    found = set()
+    for name in netns.list_netns(f"bfx{index}-"):
+        st = os.stat(f"/run/netns/{name}")
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _processes_inside(directory: Path, namespaces: set[tuple[int, int]]) -> list[str]:
+    """Every live process in one of these (now deleted) network namespaces, or with a file
+    under the directory open: read from /proc, not from what the sandbox recorded."""
+    named_now = {
+        (st.st_dev, st.st_ino) for st in (os.stat(f"/run/netns/{n}") for n in netns.list_netns(""))
+    }
+    inside = str(directory.resolve()) + "/"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/ns/net")
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            files = [
+                os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")
+            ]
+        except OSError:  # gone, or a zombie (no namespaces, no files: nothing held)
+            continue
+        # A namespace id can be reused by a namespace made since; one that has a name is not ours.
+        ns = (st.st_dev, st.st_ino)
+        if (ns in namespaces and ns not in named_now) or any(f.startswith(inside) for f in files):
+            found.append(f"{entry}: {title}")
+    return found
+
+
+def _leftovers(directory: Path, index: int, namespaces: set | None = None) -> dict[str, list]:
     return {
-        "processes": _processes_mentioning(directory),
+        "processes": _processes_mentioning(directory)
+        + _processes_inside(directory, namespaces or set()),
         "netns": netns.list_netns(f"bfx{index}-"),
         "links": [
             n
@@ -187,10 +267,11 @@ def _leftovers(directory: Path, index: int) -> dict[str, list]:
 def test_down_stops_everything_and_is_idempotent(tmp_path: Path) -> None:
     box = start_sandbox(tmp_path / "sb", nodes=2, broken=1)
     index = box.box.load().index
+    namespaces = _sandbox_namespaces(index)
     assert all(_leftovers(box.dir, index).values())
     first = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
     assert first.returncode == 0
-    assert _leftovers(box.dir, index) == {"processes": [], "netns": [], "links": []}
+    assert _leftovers(box.dir, index, namespaces) == {"processes": [], "netns": [], "links": []}
     again = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
     assert again.returncode == 0 and "nothing to stop" in again.stderr
 
@@ -200,30 +281,109 @@ def test_down_cleans_up_after_a_crashed_up(tmp_path: Path) -> None:
     state = box.box.load()
     os.kill(state.apiserver_pid, signal.SIGKILL)  # the API (and with it the kubelet) dies hard
     time.sleep(0.2)
+    status = run(BINDERFIX, "sandbox", "status", "--dir", str(box.dir))
+    assert status.returncode == 2 and "Traceback" not in status.stderr
+    assert (
+        f"API server of the sandbox in {box.dir} is not answering (pid {state.apiserver_pid} dead)"
+        in status.stderr
+    )
+    assert "no sandbox is running" not in status.stderr
     refused = run(BINDERFIX, "sandbox", "up", "--dir", str(box.dir))
     assert refused.returncode == 2 and "sandbox down" in refused.stderr
     assert run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir)).returncode == 0
     assert _leftovers(box.dir, state.index) == {"processes": [], "netns": [], "links": []}
 
 
-@pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
-def test_interrupted_up_stops_what_it_started(tmp_path: Path, delay: float) -> None:
+@pytest.mark.parametrize("before", ["nothing", "a crash", "an older down"])
+def test_down_ends_ssh_sessions_a_client_holds_open(tmp_path: Path, before: str) -> None:
+    """Ansible and many SSH configs keep connections open (ControlPersist): the node's
+    per-connection sshd (`sshd: root@notty`, no marker in its title) must not outlive it,
+    nor survive for good a crash or a `down` that missed it."""
+    box = start_sandbox(tmp_path / "sb", nodes=1, broken=0)
+    state = box.box.load()
+    namespaces = _sandbox_namespaces(state.index)
+    ssh = [
+        "ssh",
+        "-F",
+        str(box.box.ssh_config),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={tmp_path}/cm-%h",
+        "-o",
+        "ControlPersist=60",
+    ]
+    try:
+        assert run(*ssh, "node-1", "true").returncode == 0
+        node = str(state.host("node-1").pid)
+        sessions = [p for p in _processes_inside(box.dir, namespaces) if p.split(":")[0] != node]
+        assert any("sshd: root@notty" in p for p in sessions), sessions
+        if before != "nothing":  # everything the state file knows dies hard
+            for pid in (state.apiserver_pid, *(h.pid for h in state.hosts)):
+                os.kill(pid, signal.SIGKILL)
+        if before == "an older down":  # which removed the namespaces, links and state file
+            links = [*(h.veth for h in state.hosts), state.bridge]
+            netns.ip_batch(
+                [f"netns del {h.netns}" for h in state.hosts] + [f"link del {n}" for n in links],
+                force=True,  # a namespace's veth goes with it, unless a process holds it
+            )
+            (box.dir / "state.json").unlink()
+        down = run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))
+        assert down.returncode == 0 and "is down" in down.stderr
+        assert _leftovers(box.dir, state.index, namespaces) == {
+            "processes": [],
+            "netns": [],
+            "links": [],
+        }
+    finally:
+        run(*ssh, "-O", "exit", "node-1")
+        run(BINDERFIX, "sandbox", "down", "--dir", str(box.dir))  # a failed test leaves nothing
+
+
+UP_STEPS = [
+    "starting a sandbox",  # arguments checked, nothing made yet
+    "keys and config: done",  # making the network
+    "network: bridge",  # starting sshd and the pods
+    "node sshd and control-plane pods: done",  # breaking a node, starting the API
+    "kubernetes API and the builder DaemonSet: done",  # --wait: the builders settling
+]
+
+
+@pytest.mark.parametrize("step", UP_STEPS)
+def test_interrupted_up_stops_what_it_started(tmp_path: Path, step: str) -> None:
+    """Ctrl-C once `up` says it has reached a step (not after a guessed delay, which a
+    loaded machine turns into a signal before Python listens for it, or after up ended)."""
     directory = tmp_path / "sb"
     proc = subprocess.Popen(
-        [BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "4"],
-        stdout=subprocess.PIPE,
+        [BINDERFIX, "sandbox", "up", "--dir", str(directory), "--nodes", "3"]
+        + ["--broken-nodes", "1", "--wait"],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(delay)
+    assert proc.stderr is not None
+    seen = []
+    while not any(step in line for line in seen):
+        line = proc.stderr.readline()
+        assert line, f"up ended before {step!r}: {seen}"
+        seen.append(line)
+    saved = directory / "state.json"
+    state = json.loads(saved.read_text()) if saved.exists() else None
+    namespaces = _sandbox_namespaces(state["index"]) if state else set()
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
-    state_file = directory / "state.json"
-    if proc.returncode == 0:  # it finished before the signal: take it down as a user would
-        run(BINDERFIX, "sandbox", "down", "--dir", str(directory), check=True)
-    else:
-        assert proc.returncode == 130 and "Traceback" not in err
-    assert not state_file.exists()
+    err = "".join(seen) + proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err
+    said = [line for line in err.splitlines() if not line.startswith(("  ", "starting "))]
+    assert said == ["binderfix: interrupted: sandbox up stopped what it had started"], err
+    assert not (directory / "state.json").exists()
+    if state:
+        assert _leftovers(directory, state["index"], namespaces) == {
+            "processes": [],
+            "netns": [],
+            "links": [],
+        }
     assert _processes_mentioning(directory) == []
 
 

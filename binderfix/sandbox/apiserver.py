@@ -127,15 +127,19 @@ class SandboxAPI(kmock.KubernetesEmulator):
             {**attributes, "user": "restricted" if restricted else "admin", "allowed": allowed}
         )
         if not allowed:
-            what = attributes["resource"] + (
-                f"/{attributes['subresource']}" if attributes["subresource"] else ""
-            )
-            return _status(
-                403,
-                "Forbidden",
-                f'{what} is forbidden: User "system:serviceaccount:binderfix" '
-                f'cannot {attributes["verb"]} resource "{what}"',
-            )
+            user = 'User "system:serviceaccount:binderfix"'
+            if "resource" not in attributes:
+                message = (
+                    f'forbidden: {user} cannot {attributes["verb"]} path "{attributes["path"]}"'
+                )
+            else:
+                what = attributes["resource"] + (
+                    f"/{attributes['subresource']}" if attributes["subresource"] else ""
+                )
+                message = (
+                    f'{what} is forbidden: {user} cannot {attributes["verb"]} resource "{what}"'
+                )
+            return _status(403, "Forbidden", message)
         path = raw.path
         if path == "/api/v1" and request.method.name == "GET":
             return aiohttp.web.json_response(self._core_discovery())
@@ -321,7 +325,8 @@ def _attributes(request: rendering.Request) -> dict[str, Any]:
     """What RBAC decides on: verb, API group, resource, subresource (or a non-resource path)."""
     raw = request._raw_request
     assert raw is not None
-    if request.resource is None:
+    if request.resource is None or not request.resource.plural:
+        # /api/v1, /apis/apps/v1 (discovery) name a group and version, but no resource.
         return {"path": raw.path, "verb": raw.method.lower()}
     verb = (
         _VERBS.get(request.action.name, raw.method.lower())

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,8 @@ GCE_ZONE = "sandbox-a"
 CONTROL_HOSTS = (("hub", 2), ("proxy", 3), ("binder", 4), ("internet", 5))
 NODE_OCTET = 10
 MAX_NODES = 240
+WAIT_TIMEOUT = 60.0  # seconds `up --wait` gives the builder pods to settle
+BUILDER_SELECTOR = "app=binder,component=image-builder"
 
 # Services of the release: name -> (backing role, ports). Default names, no prefix.
 SERVICES = {
@@ -186,57 +189,33 @@ class Sandbox:
         progress: Progress | None = None,
         rbac: str | None = None,
         missing_images: tuple[str, ...] = (),
+        wait: bool = False,
     ) -> State:
         """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted.
 
+        Everything that can be checked is checked before anything is announced or made.
         ``missing_images``: image names no node can pull (for the image-pull failure path).
-
         ``rbac``: a manifest (like deploys/rbac.yaml) whose rules bind a second, restricted
-        token, in ``kubeconfig-restricted``.
+        token, in ``kubeconfig-restricted``. ``wait``: return only once the builder pods have
+        settled, Ready on healthy nodes and crash-looping on broken ones, as step 1 of the
+        runbook expects to find them.
         """
         say = progress or (lambda _msg: None)
-        manifest = None
-        if rbac is not None:
-            from binderfix.sandbox.rbac import rules_from_manifest
-
-            try:
-                manifest = Path(rbac).read_text()
-            except OSError as exc:
-                raise BinderfixError(f"cannot read --rbac {rbac}: {exc.strerror}") from None
-            rules_from_manifest(manifest)  # refuse a bad manifest before anything starts
-        if not 1 <= nodes <= MAX_NODES:
-            raise BinderfixError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
-        if not 0 <= broken <= nodes:
-            raise BinderfixError(
-                f"--broken-nodes must be between 0 and --nodes ({nodes}), not {broken}"
-            )
-        if labels not in ("current", "legacy"):
-            raise BinderfixError(
-                f"unknown label generation {labels!r}", hint="use current or legacy"
-            )
-        preflight()
-        existing = self.load()
-        if existing is not None:
-            if self.running():
-                raise BinderfixError(
-                    f"a sandbox is already running in {self.dir}",
-                    hint=f"use it, or stop it first: binderfix sandbox down --dir {self.dir}",
-                )
-            raise BinderfixError(
-                f"{self.dir} holds the remains of a sandbox that did not stop cleanly",
-                hint=f"clean it up first: binderfix sandbox down --dir {self.dir}",
-            )
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        state = State(
-            dir=str(self.dir),
-            index=_free_index(),
-            labels=labels,
-            started=time.time(),
-            missing_images=list(missing_images),
-        )
-        self.save(state)  # first, so that down can always find what was made
+        manifest = self._check_up(nodes, broken, labels, rbac)
+        say(f"starting a sandbox with {nodes} nodes ({broken} broken) in {self.dir}")
         try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            state = State(
+                dir=str(self.dir),
+                index=0,
+                labels=labels,
+                started=time.time(),
+                missing_images=list(missing_images),
+            )
+            self.save(state)  # first, so that down can always find what was made
+            with _ctrl_c_deferred():  # the bridge made is recorded, or none is made
+                state.index = _claim_index()
+                self.save(state)
             with _step(say, "keys and config"):
                 self._write_keys()
                 if manifest is not None:
@@ -262,11 +241,78 @@ class Sandbox:
                         node_exec(h.pid, ["mkdir", "-p", NODE_SOCKET_PATH])
             with _step(say, "kubernetes API and the builder DaemonSet"):
                 self._start_apiserver(state)
+            if wait:
+                with _step(
+                    say, f"builder pods settled ({nodes - broken} Ready, {broken} crash-looping)"
+                ):
+                    self._wait_builders(state, timeout=WAIT_TIMEOUT)
             return state
-        except BaseException:
-            say("up failed or was interrupted: stopping what was started")
-            self.down()
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the command says it in one line
+                say("up failed: stopping what was started")
+            with _ctrl_c_deferred():  # a second Ctrl-C must not leave half a sandbox behind
+                self.down()
+            if isinstance(exc, OSError):
+                raise BinderfixError(f"sandbox up failed: {exc}") from None
             raise
+
+    def _check_up(self, nodes: int, broken: int, labels: str, rbac: str | None) -> str | None:
+        """Refuse bad arguments, a busy directory and a machine that cannot run a sandbox;
+        the RBAC manifest's text when there is one."""
+        if not 1 <= nodes <= MAX_NODES:
+            raise BinderfixError(f"--nodes must be between 1 and {MAX_NODES}, not {nodes}")
+        if not 0 <= broken <= nodes:
+            raise BinderfixError(
+                f"--broken-nodes must be between 0 and --nodes ({nodes}), not {broken}"
+            )
+        if labels not in ("current", "legacy"):
+            raise BinderfixError(
+                f"unknown label generation {labels!r}", hint="use current or legacy"
+            )
+        manifest = None
+        if rbac is not None:
+            from binderfix.sandbox.rbac import rules_from_manifest
+
+            try:
+                manifest = Path(rbac).read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not text"
+                raise BinderfixError(f"cannot read --rbac {rbac}: {reason}") from None
+            rules_from_manifest(manifest)  # refuse a bad manifest before anything starts
+        preflight()
+        _check_dir(self.dir)
+        if self.load() is not None:
+            if self.running():
+                raise BinderfixError(
+                    f"a sandbox is already running in {self.dir}",
+                    hint=f"use it, or stop it first: binderfix sandbox down --dir {self.dir}",
+                )
+            raise BinderfixError(
+                f"{self.dir} holds the remains of a sandbox that did not stop cleanly",
+                hint=f"clean it up first: binderfix sandbox down --dir {self.dir}",
+            )
+        return manifest
+
+    def _wait_builders(self, state: State, timeout: float) -> None:
+        """Until every healthy node's builder pod is Running and Ready and every broken
+        node's is in CrashLoopBackOff, read through the API as kubectl would."""
+        from binderfix.kube.builders import list_builder_pods
+        from binderfix.kube.client import connect
+
+        cluster = connect(kubeconfig=str(self.kubeconfig), namespace=state.namespace)
+        selector = "component=dind" if state.labels == "legacy" else BUILDER_SELECTOR
+        deadline = time.monotonic() + timeout
+        while True:
+            pods = list_builder_pods(cluster, [selector])
+            waiting = builders_unsettled(state, {p.node: (p.healthy, p.reason) for p in pods})
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise BinderfixError(
+                    f"the builder pods did not settle within {timeout:.0f}s: " + ", ".join(waiting),
+                    hint=f"see {self.dir / 'logs' / 'apiserver.log'}",
+                )
+            time.sleep(0.1)
 
     def _write_keys(self) -> None:
         ssh_dir = self.dir / "ssh"
@@ -351,8 +397,7 @@ class Sandbox:
                 )
             )
         self.save(state)
-        batch = [
-            f"link add {state.bridge} type bridge forward_delay 0",
+        batch = [  # the bridge itself was made when the index was claimed
             f"addr add {state.subnet}.1/24 dev {state.bridge}",
             f"link set {state.bridge} up",
         ]
@@ -535,27 +580,45 @@ current-context: binderfix-sandbox
     # -- down -------------------------------------------------------------------------------
 
     def down(self, progress: Progress | None = None) -> bool:
-        """Stop everything ``up`` started and remove its namespaces and interfaces.
+        """Stop every process of the sandbox and remove its namespaces and interfaces.
 
+        Its processes are those in its namespaces (sshd's per-connection children and what
+        clients ran on the nodes included), those carrying its marker, and those writing to
+        its logs (survivors of an earlier crash whose namespaces are gone).
         Idempotent: returns False when there was nothing to stop.
         """
         say = progress or (lambda _msg: None)
         state = self.load()
-        if state is None:
-            return False
-        pids = [state.apiserver_pid] + [h.pid for h in state.hosts]
-        with _step(say, "stop processes"):
-            netns.stop_pids([p for p in pids if p], self.marker)
-            # Children the state file never saw (the builders' daemons, a crashed up's).
-            netns.stop_pids(netns.pids_with_marker(self.marker), self.marker)
-        with _step(say, "remove namespaces and interfaces"):
-            prefix = f"bfx{state.index}"
-            # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
-            netns.ip_batch([f"netns del {n}" for n in netns.list_netns(prefix + "-")], force=True)
-            links = [
-                n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
+        names: list[str] = []
+        recorded: list[int] = []
+        if state is not None:
+            names = netns.list_netns(f"bfx{state.index}-")
+            recorded = [
+                p
+                for p in (state.apiserver_pid, *(h.pid for h in state.hosts))
+                if p and netns.pid_alive(p, self.marker)
             ]
-            netns.ip_batch([f"link del {n}" for n in links], force=True)
+        namespaces = netns.namespaces_of(names, recorded)
+        found = netns.sandbox_pids(self.marker, namespaces)
+        if state is None and not found:
+            return False
+        with _step(say, "stop processes"):
+            # A second look finds what was forked meanwhile (a connection accepted, a builder
+            # restarted), while the namespaces still exist to be recognised by.
+            for _round in range(3):
+                if not found:
+                    break
+                netns.stop(found, lambda pid: netns.belongs(pid, self.marker, namespaces))
+                found = netns.sandbox_pids(self.marker, namespaces)
+        if state is not None:
+            with _step(say, "remove namespaces and interfaces"):
+                prefix = f"bfx{state.index}"
+                # Deleting a namespace takes its veth pair with it; the bridge and strays are left.
+                netns.ip_batch([f"netns del {n}" for n in names], force=True)
+                links = [
+                    n for n in netns.list_links(prefix) if n == prefix or n.startswith(prefix + "h")
+                ]
+                netns.ip_batch([f"link del {n}" for n in links], force=True)
         for name in (
             "state.json",
             "apiserver.json",
@@ -569,13 +632,31 @@ current-context: binderfix-sandbox
     # -- using it ---------------------------------------------------------------------------
 
     def require(self) -> State:
+        """The state of the running sandbox, or an error that says what is wrong with it."""
         state = self.load()
-        if state is None or not self.running():
+        if state is None:
             raise BinderfixError(
                 f"no sandbox is running in {self.dir}",
                 hint=f"start one: binderfix sandbox up --dir {self.dir}",
             )
-        return state
+        pid = state.apiserver_pid
+        if pid and netns.pid_alive(pid, self.marker):
+            return state
+        down = f"binderfix sandbox down --dir {self.dir}"
+        living = [h for h in state.hosts if h.pid and netns.pid_alive(h.pid, self.marker)]
+        if not living:
+            raise BinderfixError(
+                f"no sandbox is running in {self.dir}, only the remains of one that did not "
+                "stop cleanly",
+                hint=f"clean them up: {down}",
+            )
+        what = f"pid {pid} dead" if pid else "it never started"
+        raise BinderfixError(
+            f"the API server of the sandbox in {self.dir} is not answering ({what}), while "
+            f"{len(living)} of its {len(state.hosts)} nodes and pods still run",
+            hint=f"its log: {self.dir / 'logs' / 'apiserver.log'}; start afresh: {down}, "
+            f"then binderfix sandbox up --dir {self.dir}",
+        )
 
     def env(self, restricted: bool = False) -> dict[str, str]:
         """What points kubectl, the kubernetes client and binderfix's inventory at the sandbox."""
@@ -648,12 +729,10 @@ def node_exec(
     pid: int, argv: list[str], check: bool = True, **kwargs
 ) -> subprocess.CompletedProcess[str]:
     """Run a command in a node's (or pod's) namespaces, from the host, without SSH."""
-    proc = subprocess.run(
-        netns.enter(pid, argv),
-        capture_output=True,
-        text=True,
-        **kwargs,
-    )
+    if not netns.isolated(pid):  # entering a recycled pid's namespaces would act on the host
+        proc = subprocess.CompletedProcess(argv, 1, "", f"the node's process {pid} is gone")
+    else:
+        proc = subprocess.run(netns.enter(pid, argv), capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
         raise BinderfixError(
             f"command on sandbox host failed: {' '.join(argv)}: {proc.stderr.strip()}"
@@ -705,10 +784,52 @@ def preflight() -> None:
         )
 
 
-def _free_index() -> int:
+def builders_unsettled(state: State, pods: dict[str, tuple[bool, str]]) -> list[str]:
+    """The nodes whose builder pod is not yet as ``sandbox up --wait`` promises, each with
+    what it is waiting for. ``pods``: node name -> (healthy, status reason)."""
+    waiting = []
+    for h in state.nodes:
+        healthy, reason = pods.get(h.name, (False, "no pod"))
+        if h.broken and reason != "CrashLoopBackOff":
+            waiting.append(f"{h.name} (broken): {reason or 'not crash-looping yet'}")
+        elif not h.broken and not healthy:
+            waiting.append(f"{h.name}: {reason or 'not Ready yet'}")
+    return waiting
+
+
+def _check_dir(directory: Path) -> None:
+    """A --dir that ``up`` can make or use: not a file, under a directory it may write in."""
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise BinderfixError(f"--dir {directory} is not a directory")
+        parent = directory
+        while not parent.exists():
+            parent = parent.parent
+    except OSError as exc:
+        raise BinderfixError(f"--dir {directory} cannot be reached: {exc.strerror}") from None
+    if not parent.is_dir():
+        raise BinderfixError(f"--dir {directory} cannot be made: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BinderfixError(f"--dir {directory} cannot be made or written: {parent} is read-only")
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """SIGINT held pending for the duration (a Ctrl-C lands as KeyboardInterrupt after it)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _claim_index() -> int:
+    """A sandbox index of its own: making the bridge ``bfx<k>`` is the claim, which two
+    ``up``s at once cannot both win (reading which indexes are free, then making the
+    bridge later, let two sandboxes share one and tear down each other's namespaces)."""
     used = netns.used_indexes()
     for k in range(1, 250):
-        if k not in used:
+        if k not in used and netns.make_bridge(f"bfx{k}"):
             return k
     raise BinderfixError(
         "no free sandbox index: 249 sandboxes exist on this machine",

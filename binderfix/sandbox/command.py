@@ -66,6 +66,11 @@ def sandbox() -> None:
     metavar="IMAGE",
     help="An image no node can pull (pods using it fail with ErrImagePull). Repeatable.",
 )
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the builder pods have settled: Ready, or CrashLoopBackOff on broken nodes.",
+)
 def up(
     directory: str,
     nodes: int,
@@ -73,21 +78,24 @@ def up(
     labels: str,
     rbac: str | None,
     missing_images: tuple[str, ...],
+    wait: bool,
 ) -> None:
     """Start a sandbox cluster in DIR."""
     box = _sandbox(directory)
     start = time.monotonic()
-    click.echo(
-        f"starting a sandbox with {nodes} nodes ({broken_nodes} broken) in {box.dir}", err=True
-    )
-    box.up(
-        nodes=nodes,
-        broken=broken_nodes,
-        labels=labels,
-        progress=_progress,
-        rbac=rbac,
-        missing_images=missing_images,
-    )
+    try:
+        box.up(
+            nodes=nodes,
+            broken=broken_nodes,
+            labels=labels,
+            progress=_progress,
+            rbac=rbac,
+            wait=wait,
+            missing_images=missing_images,
+        )
+    except KeyboardInterrupt:
+        click.echo("binderfix: interrupted: sandbox up stopped what it had started", err=True)
+        sys.exit(130)
     click.echo(
         f"sandbox up in {time.monotonic() - start:.1f}s. Point your tools at it with:", err=True
     )

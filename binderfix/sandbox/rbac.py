@@ -34,18 +34,54 @@ def rules_from_manifest(text: str) -> list[dict[str, Any]]:
     return rules
 
 
+# What every authenticated user may read on a real cluster, whatever its own roles say: the
+# default ClusterRoles system:discovery and system:public-info-viewer, bound to
+# system:authenticated. Without them kubectl cannot even learn that "pod" is a resource.
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {
+        "nonResourceURLs": [
+            "/api",
+            "/api/*",
+            "/apis",
+            "/apis/*",
+            "/healthz",
+            "/livez",
+            "/openapi",
+            "/openapi/*",
+            "/readyz",
+            "/version",
+            "/version/",
+        ],
+        "verbs": ["get"],
+    }
+]
+
+
 def allows(rules: list[dict[str, Any]], attrs: dict[str, str]) -> bool:
     """Would these rules allow a request with these attributes (verb, group, resource, subresource)?
 
-    Requests that name no resource (discovery: /api, /apis, /version) are allowed, as
-    Kubernetes' system:discovery role allows them to every authenticated user.
+    A request that names no resource (``path``: /api, /apis/apps/v1, /version, /metrics) is
+    matched against the rules' ``nonResourceURLs`` and :data:`DEFAULT_RULES`, as Kubernetes does.
     """
     if "resource" not in attrs:
-        return True
+        return any(
+            _verb_ok(r, attrs["verb"]) and _path_ok(r.get("nonResourceURLs") or [], attrs["path"])
+            for r in [*DEFAULT_RULES, *rules]
+        )
     resource = attrs["resource"] + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
     return any(
         attrs["group"] in (r.get("apiGroups") or [])
         and (resource in (r.get("resources") or []) or "*" in (r.get("resources") or []))
-        and (attrs["verb"] in (r.get("verbs") or []) or "*" in (r.get("verbs") or []))
+        and _verb_ok(r, attrs["verb"])
         for r in rules
     )
+
+
+def _verb_ok(rule: dict[str, Any], verb: str) -> bool:
+    verbs = rule.get("verbs") or []
+    return verb in verbs or "*" in verbs
+
+
+def _path_ok(patterns: list[str], path: str) -> bool:
+    """RBAC's nonResourceURLs: an exact path, or a prefix ending in ``*``."""
+    return any(path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in patterns)
