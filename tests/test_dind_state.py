@@ -8,9 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from binderfix.dind.facts import ENTRIES_MARKER, MAX_ENTRIES, SocketPathState
+from binderfix.dind.facts import MAX_ENTRIES, SocketPathState
 from binderfix.dind.paths import allowed_prefix, check_path
-from binderfix.dind.state import TARGET_TEXT, PathState, parent_escapes, plan
+from binderfix.dind.state import (
+    TARGET_TEXT,
+    PathState,
+    mountinfo_escape,
+    mountinfo_unescape,
+    parent_escapes,
+    plan,
+    shown,
+)
 from binderfix.errors import BinderfixError
 
 P = "/var/run/dind/docker.sock"
@@ -20,6 +28,7 @@ def at(kind: str, **kw) -> PathState:
     """A state as the fact reads it on Debian, where /var/run -> /run."""
     kw.setdefault("parent_real", "/run/dind")
     kw.setdefault("prefix_real", "/run")
+    kw.setdefault("mounts", ())  # the mount table was read: nothing mounted there
     return PathState(kind=kind, **kw)
 
 
@@ -104,7 +113,7 @@ def test_an_empty_directory_is_rmdired() -> None:
     todo = plan(at("directory"), P)
     assert not todo.refusal and len(todo.commands) == 1
     cmd = todo.commands[0]
-    assert f"then rmdir -- {P};" in cmd and "rm -" not in cmd
+    assert f"; rmdir -- {P}; elif" in cmd and "rm -" not in cmd
     assert f"[ -d {P} ] && [ ! -L {P} ]" in cmd  # still a directory, and not through a link
     assert todo.diff_lines() == [
         f"- {P}  directory (empty)",
@@ -139,7 +148,8 @@ def test_a_long_listing_says_how_many_more() -> None:
 def test_a_non_empty_directory_is_removed_with_force_never_through_a_link() -> None:
     full = at("directory", entries=("keep.txt",), entry_count=1)
     cmd = plan(full, P, force=True).commands[0]
-    assert f"[ -d {P} ] && [ ! -L {P} ]; then rm -rf --one-file-system -- {P};" in cmd
+    assert f"[ -d {P} ] && [ ! -L {P} ]; then " in cmd
+    assert f"then rm -rf --one-file-system -- {P}; else rm -rf -- {P}; fi" in cmd
     assert plan(full, P, force=True).desired == (f"{P}  {TARGET_TEXT}",)
 
 
@@ -226,16 +236,29 @@ def test_the_socket_directly_under_the_prefix() -> None:
 
 def test_the_fact_parses_its_command_output() -> None:
     fact = SocketPathState()
-    out = ["parent_real=/run/dind", "prefix_real=/run", "kind=directory", "count=3"]
-    state = fact.process([*out, ENTRIES_MARKER, "a", "b c", "kind=socket"])
+    out = ["mount=/run/dind/docker.sock/a\\040b", "mounts=read", "parent_real=/run/dind"]
+    out += ["prefix_real=/run", "kind=directory", "entry=61", "entry=6220630a", "count=3"]
+    state = fact.process([*out, "kind=socket", "mount=/elsewhere", "mounts=read"])
     assert state == PathState(
         kind="directory",
-        entries=("a", "b c", "kind=socket"),  # a name is a name, even one like a key
+        entries=("a", "b c\n"),  # hex bytes: a newline in a name is a newline in the name
         entry_count=3,
         parent_real="/run/dind",
         prefix_real="/run",
+        mounts=("/run/dind/docker.sock/a b",),  # mountinfo's escapes undone
     )
     assert fact.process(["kind=symlink", "target=/elsewhere"]).target == "/elsewhere"
+
+
+def test_mount_lines_count_only_in_the_head_block() -> None:
+    """Only the shell's first lines come from the mount table; anything later (a link
+    target holding a newline) can neither add a mount point nor say the table was read."""
+    fact = SocketPathState()
+    late = fact.process(["parent_real=/run/dind", "kind=symlink", "target=x", "mounts=read"])
+    assert late.mounts is None
+    assert fact.process(["mounts=read", "kind=file", "mount=/run/x"]).mounts == ()
+    # No "mounts=read": the table was not read (whole), so nothing is known.
+    assert fact.process(["mount=/run/dind/docker.sock", "kind=directory"]).mounts is None
 
 
 def test_the_fact_keeps_the_first_value_of_a_key() -> None:
