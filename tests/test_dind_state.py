@@ -280,3 +280,61 @@ def test_the_fact_command_quotes_its_arguments() -> None:
     assert cmd.startswith("sh -c '")
     assert cmd.endswith(" - '/run/a b/c.sock' '/run/a b' /run")
     assert SocketPathState().command(P).endswith(f" - {P} /var/run/dind /var/run")
+
+
+# Mount points and awkward names
+
+
+def test_a_mount_point_at_or_below_the_path_is_refused_even_with_force() -> None:
+    full = at("directory", entries=("sub", "own.txt"), entry_count=2, mounts=("/run/x/a b",))
+    for force in (False, True):
+        todo = plan(full, P, force=force)
+        assert not todo.commands
+        assert "holding 2 entries (sub, own.txt) with 1 mount point at or below it" in (
+            todo.refusal
+        )
+        assert "(/run/x/a b); refusing to delete it, even with force" in todo.refusal
+    assert "/run/x/a b  mount point" in plan(full, P).current
+    # An empty directory that is itself a mount point: refused, not rmdir'd into EBUSY.
+    own = plan(at("directory", mounts=("/run/dind/docker.sock",)), P)
+    assert not own.commands and "directory (empty) with 1 mount point" in own.refusal
+
+
+def test_force_needs_the_mount_table() -> None:
+    unknown = at("directory", entries=("a",), entry_count=1, mounts=None)
+    todo = plan(unknown, P, force=True)
+    assert not todo.commands and "could not read the node's mount table" in todo.refusal
+    # rmdir cannot delete anything but an empty directory: no table needed for it.
+    assert plan(at("directory", mounts=None), P).commands
+
+
+def test_the_commands_read_the_mount_table_again() -> None:
+    full = at("directory", entries=("a",), entry_count=1)
+    (forced,) = plan(full, P, force=True).commands
+    # The realpath (parent's realpath + name), in mountinfo's spelling, then rm.
+    guard = "case $x in /run/dind/docker.sock|/run/dind/docker.sock/*)"
+    assert guard in forced and "< /proc/self/mountinfo" in forced
+    assert forced.index(guard) < forced.index("rm -rf")
+    assert "[ -r /proc/self/mountinfo ] && " in forced  # unreadable: fail, never guess
+    (rmdir,) = plan(at("directory"), P).commands
+    assert guard in rmdir
+    spaced = PathState(kind="directory", parent_real="/run/a b", prefix_real="/run", mounts=())
+    (cmd,) = plan(spaced, "/run/a b/c.sock").commands
+    assert "case $x in '/run/a\\040b/c.sock'|'/run/a\\040b/c.sock'/*)" in cmd
+
+
+def test_mountinfo_spelling_round_trips() -> None:
+    odd = "/run/a b\tc\nd\\e"
+    assert mountinfo_escape(odd) == "/run/a\\040b\\011c\\012d\\134e"
+    assert mountinfo_unescape(mountinfo_escape(odd)) == odd
+
+
+def test_names_are_shown_on_one_line_and_never_as_options() -> None:
+    names = ("-rf", "a\nb", "back\\slash", "bad\udcff", "bell\x07")
+    full = at("directory", entries=names, entry_count=5)
+    assert shown("a\nb") == "a\\nb" and shown("bad\udcff") == "bad\\xff"
+    assert "holding 5 entries (./-rf, a\\nb, back\\\\slash, bad\\xff, bell\\x07)" in (
+        plan(full, P).refusal
+    )
+    assert f"{P}/a\\nb" in plan(full, P).current
+    assert all("\n" not in line for line in plan(full, P).diff_lines())
