@@ -14,20 +14,24 @@ from binderfix.dind.state import KINDS, MOUNTINFO, PathState, mountinfo_unescape
 MAX_ENTRIES = 50
 
 # POSIX sh, for Debian, Ubuntu, COS and busybox nodes alike: only test, cd -P/pwd -P
-# (shell builtins, so no realpath binary needed), read, readlink, sed, od and tr.
+# (shell builtins, so no realpath binary needed), read, readlink, sed, grep, od and tr.
 # $1 path, $2 its parent, $3 the allowed prefix it lies under.
 #
 # The output cannot be spoofed by a name holding a newline:
 # - The mount points come first, each one line (the kernel escapes a newline in
-#   mountinfo as \012), closed by "mounts=read" only when the whole table was read; the
-#   parser takes mount lines only from that head block.
+#   mountinfo as \012), closed by "mounts=read" only when the table was read (grep
+#   exits 1 for no match, 2 for an error); the parser takes mount lines only from that
+#   head block.
 # - Then the realpaths and the kind; the parser keeps the first value of each key, so a
 #   link target holding a newline cannot fake a key.
-# - A directory's entries are printed as hex bytes (od), one "entry=" line each, and
-#   counted by the shell's glob, not by counting lines of ls.
+# - A directory's entries are counted by the shell's glob, not by counting lines of ls,
+#   and the first ones printed as one line of hex bytes (od), NUL-separated: a name can
+#   hold anything but NUL and "/".
 # The mount table names the path by its realpath (parent's realpath + name), in the
-# table's own escaping (sed), compared literally by case (a quoted pattern). A realpath
-# holding a newline is not compared at all: the table stays unread and force is refused.
+# table's own escaping (sed). grep -F picks the few candidate lines in one process (a
+# shell's read loop over a node's thousand mounts is slow); the fifth field, the mount
+# point, is then compared literally by case (a quoted pattern). A realpath holding a
+# newline is not compared at all: the table stays unread and force is refused.
 # printf, not echo, for values: dash's echo would expand backslashes in a name.
 # The link test comes first: [ -S ] and [ -d ] follow symlinks, and a link must be
 # reported as a link.
@@ -37,23 +41,26 @@ _SCRIPT = """p=$1; d=$2; pre=$3; dr=; pr=; e=
 case $dr in *'
 '*) ;; /*) e=$(printf '%s\\n' "${{dr%/}}/${{p##*/}}" |
   sed -e 's/\\\\/\\\\134/g' -e 's/ /\\\\040/g' -e 's/\t/\\\\011/g');; esac
-if [ -n "$e" ] && [ -r {mountinfo} ]; then
-  while read -r _ _ _ _ m _; do
+if [ -n "$e" ] && [ -r {mountinfo} ] && {{ l=$(grep -F -e " $e " -e " $e/" {mountinfo}) ||
+    [ $? -eq 1 ]; }}; then
+  printf '%s\\n' "$l" | while read -r _ _ _ _ m _; do
     case $m in "$e"|"$e"/*) printf 'mount=%s\\n' "$m";; esac
-  done < {mountinfo} && echo mounts=read
+  done
+  echo mounts=read
 fi
 [ -n "$dr" ] && printf 'parent_real=%s\\n' "$dr"
 [ -n "$pr" ] && printf 'prefix_real=%s\\n' "$pr"
 if [ -L "$p" ]; then echo kind=symlink; printf 'target=%s\\n' "$(readlink -- "$p")"
 elif [ -S "$p" ]; then echo kind=socket
-elif [ -d "$p" ]; then echo kind=directory; n=0
-  for f in "$p"/* "$p"/.[!.]* "$p"/..?*; do
+elif [ -d "$p" ]; then echo kind=directory
+  set -- "$p"/* "$p"/.[!.]* "$p"/..?*; n=0
+  for f; do [ -e "$f" ] || [ -L "$f" ] && n=$((n + 1)); done
+  echo "count=$n"; printf 'entries='; n=0
+  for f; do
     [ -e "$f" ] || [ -L "$f" ] || continue
-    n=$((n + 1))
-    [ "$n" -gt {max} ] ||
-      printf 'entry=%s\\n' "$(printf '%s' "${{f##*/}}" | od -An -tx1 -v | tr -d ' \\n')"
-  done
-  echo "count=$n"
+    n=$((n + 1)); [ "$n" -le {max} ] || break
+    printf '%s\\000' "${{f##*/}}"
+  done | od -An -tx1 -v | tr -d ' \\n'; echo
 elif [ -f "$p" ]; then echo kind=file
 elif [ -e "$p" ]; then echo kind=other
 else echo kind=absent; fi
@@ -109,8 +116,8 @@ class SocketPathState(FactBase[PathState | None]):
                 head = False
                 continue
             head = False
-            if key == "entry":
-                entries.append(_name_from_hex(value))
+            if key == "entries" and not entries:
+                entries = _names_from_hex(value)
             elif key not in ("mount", "mounts"):
                 fields.setdefault(key, value)  # the first value wins (see _SCRIPT)
         kind = fields.get("kind")
@@ -132,11 +139,11 @@ class SocketPathState(FactBase[PathState | None]):
         )
 
 
-def _name_from_hex(value: str) -> str:
-    """A name as the fact prints it (od's hex bytes) back to a str; bytes that are not
-    UTF-8 become surrogates, as ``os.fsdecode`` makes them, and are shown as ``\\xNN``."""
+def _names_from_hex(value: str) -> list[str]:
+    """The names as the fact prints them (od's hex bytes, NUL-separated) back to str; bytes
+    that are not UTF-8 become surrogates, as ``os.fsdecode`` makes them, shown as ``\\xNN``."""
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        return "?"  # od always prints hex; anything else is shown, never trusted
-    return raw.decode("utf-8", "surrogateescape")
+        return ["?"]  # od always prints hex; anything else is shown, never trusted
+    return [n.decode("utf-8", "surrogateescape") for n in raw.split(b"\0")[:-1]]

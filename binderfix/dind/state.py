@@ -171,24 +171,29 @@ def _mount_guard(path: str, state: PathState, need_table: bool) -> str:
 
     Read from the node's mount table when the command runs, not only when the fact ran: a
     mount made in between is refused too. The path's realpath is the parent's (which the
-    command has just checked) plus the name; compared in the table's own escaping.
+    command has just checked) plus the name, compared in the table's own spelling, as the
+    fact does (grep -F for the candidate lines, then the mount point field by case).
     ``need_table``: fail when the table cannot be read (before deleting a tree).
     """
     real = mountinfo_escape(posixpath.join(state.parent_real, posixpath.basename(path)))
     e = shlex.quote(real)
     found = shlex.quote(f"binderfix: refusing to touch {path}: mounted at or below it now:")
-    scan = (
-        f'm=$(while read -r _ _ _ _ x _; do case $x in {e}|{e}/*) printf " %s" "$x";; esac; '
-        f"done < {MOUNTINFO})"
+    grep = (
+        f"{{ m=$(grep -F -e {shlex.quote(f' {real} ')} -e {shlex.quote(f' {real}/')} "
+        f"{MOUNTINFO}) || [ $? -eq 1 ]; }}"
     )
-    check = f'[ -z "$m" ] || {{ echo {found}"$m" >&2; exit 1; }}; '
+    pick = (
+        f'm=$(printf "%s\\n" "$m" | while read -r _ _ _ _ x _; do '
+        f'case $x in {e}|{e}/*) printf " %s" "$x";; esac; done); '
+        f'[ -z "$m" ] || {{ echo {found}"$m" >&2; exit 1; }}; '
+    )
     if not need_table:
-        return f"m=; [ ! -r {MOUNTINFO} ] || {scan}; {check}"
+        return f"m=; [ ! -r {MOUNTINFO} ] || {grep} || m=; {pick}"
     unread = shlex.quote(
         f"binderfix: cannot read {MOUNTINFO}: refusing to delete {path} "
         "without knowing what is mounted inside it"
     )
-    return f"[ -r {MOUNTINFO} ] && {scan} || {{ echo {unread} >&2; exit 1; }}; {check}"
+    return f"[ -r {MOUNTINFO} ] && {grep} || {{ echo {unread} >&2; exit 1; }}; {pick}"
 
 
 def _command(
