@@ -514,3 +514,14 @@ def test_the_fact_and_force_work_with_busybox(
         ["sh", "-c", fact.command(str(full), allowed)], capture_output=True, text=True, env=env
     )
     assert fact.process(proc.stdout.splitlines()).kind == "socket"
+
+
+def test_a_link_target_that_is_not_text_is_read_and_shown(tmp_path: Path, base: Path) -> None:
+    """A target holding a newline and a byte that is not UTF-8: pyinfra reads the fact's
+    output as UTF-8 lines, so the target travels as hex, and is shown escaped."""
+    link = base / "dind" / "docker.sock"
+    os.symlink(b"/nowhere/\xff\nkind=socket", os.fsencode(link))
+    out = pyinfra(tmp_path, [{"path": link}], [base], "-y")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"- {link}  symlink to /nowhere/\\xff\\nkind=socket" in out.stderr
+    assert not os.path.lexists(link)

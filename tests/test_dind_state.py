@@ -247,7 +247,18 @@ def test_the_fact_parses_its_command_output() -> None:
         prefix_real="/run",
         mounts=("/run/dind/docker.sock/a b",),  # mountinfo's escapes undone
     )
-    assert fact.process(["kind=symlink", "target=/elsewhere"]).target == "/elsewhere"
+    # A link's target in hex too, with readlink's newline after it.
+    target = ("/else\nwhere\udcff\n".encode("utf-8", "surrogateescape")).hex()
+    assert fact.process(["kind=symlink", f"target={target}"]).target == "/else\nwhere\udcff"
+    assert (
+        "symlink to /else\\nwhere\\xff"
+        in plan(
+            fact.process(
+                ["parent_real=/run/dind", "prefix_real=/run", "kind=symlink", f"target={target}"]
+            ),
+            P,
+        ).current[0]
+    )
 
 
 def test_mount_lines_count_only_in_the_head_block() -> None:
@@ -263,7 +274,7 @@ def test_mount_lines_count_only_in_the_head_block() -> None:
 
 def test_the_fact_keeps_the_first_value_of_a_key() -> None:
     # A link target holding a newline cannot make a link look like a socket.
-    state = SocketPathState().process(["kind=symlink", "target=/x", "kind=socket"])
+    state = SocketPathState().process(["kind=symlink", "target=2f780a", "kind=socket"])
     assert state.kind == "symlink"
 
 

@@ -22,8 +22,9 @@ MAX_ENTRIES = 50
 #   mountinfo as \012), closed by "mounts=read" only when the table was read (grep
 #   exits 1 for no match, 2 for an error); the parser takes mount lines only from that
 #   head block.
-# - Then the realpaths and the kind; the parser keeps the first value of each key, so a
-#   link target holding a newline cannot fake a key.
+# - Then the realpaths and the kind; the parser keeps the first value of each key.
+# - A link's target, as hex bytes (od): it may hold a newline, or bytes that are not
+#   UTF-8, on which pyinfra's reading of the output would fail.
 # - A directory's entries are counted by the shell's glob, not by counting lines of ls,
 #   and the first ones printed as one line of hex bytes (od), NUL-separated: a name can
 #   hold anything but NUL and "/".
@@ -50,7 +51,8 @@ if [ -n "$e" ] && [ -r {mountinfo} ] && {{ l=$(grep -F -e " $e " -e " $e/" {moun
 fi
 [ -n "$dr" ] && printf 'parent_real=%s\\n' "$dr"
 [ -n "$pr" ] && printf 'prefix_real=%s\\n' "$pr"
-if [ -L "$p" ]; then echo kind=symlink; printf 'target=%s\\n' "$(readlink -- "$p")"
+if [ -L "$p" ]; then echo kind=symlink
+  printf 'target=%s\\n' "$(readlink -- "$p" | od -An -tx1 -v | tr -d ' \\n')"
 elif [ -S "$p" ]; then echo kind=socket
 elif [ -d "$p" ]; then echo kind=directory
   set -- "$p"/* "$p"/.[!.]* "$p"/..?*; n=0
@@ -117,7 +119,8 @@ class SocketPathState(FactBase[PathState | None]):
                 continue
             head = False
             if key == "entries" and not entries:
-                entries = _names_from_hex(value)
+                names = _from_hex(value)
+                entries = names.split("\0")[:-1] if names is not None else ["?"]
             elif key not in ("mount", "mounts"):
                 fields.setdefault(key, value)  # the first value wins (see _SCRIPT)
         kind = fields.get("kind")
@@ -132,18 +135,25 @@ class SocketPathState(FactBase[PathState | None]):
             kind=kind,
             entries=tuple(entries[:MAX_ENTRIES]),
             entry_count=max(int(count), len(entries)) if count.isdigit() else len(entries),
-            target=fields.get("target", ""),
+            target=_target_from_hex(fields.get("target", "")),
             parent_real=fields.get("parent_real", ""),
             prefix_real=fields.get("prefix_real", ""),
             mounts=tuple(mounts) if mounts_read else None,
         )
 
 
-def _names_from_hex(value: str) -> list[str]:
-    """The names as the fact prints them (od's hex bytes, NUL-separated) back to str; bytes
-    that are not UTF-8 become surrogates, as ``os.fsdecode`` makes them, shown as ``\\xNN``."""
+def _from_hex(value: str) -> str | None:
+    """Bytes as the fact prints them (od's hex) back to str, or None if they are not hex.
+
+    Bytes that are not UTF-8 become surrogates, as ``os.fsdecode`` makes them, shown as
+    ``\\xNN`` (see ``shown``).
+    """
     try:
-        raw = bytes.fromhex(value)
+        return bytes.fromhex(value).decode("utf-8", "surrogateescape")
     except ValueError:
-        return ["?"]  # od always prints hex; anything else is shown, never trusted
-    return [n.decode("utf-8", "surrogateescape") for n in raw.split(b"\0")[:-1]]
+        return None
+
+
+def _target_from_hex(value: str) -> str:
+    target = _from_hex(value) or ""
+    return target[:-1] if target.endswith("\n") else target  # readlink's own newline

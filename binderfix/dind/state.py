@@ -99,7 +99,7 @@ class PathState:
             noun = "entry" if self.entry_count == 1 else "entries"
             return f"directory holding {self.entry_count} {noun}"
         if self.kind == "symlink":
-            return f"symlink to {self.target}"
+            return f"symlink to {shown(self.target)}"
         return {"file": "regular file", "other": "special file (fifo or device)"}.get(
             self.kind, self.kind
         )
