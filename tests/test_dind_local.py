@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -382,3 +384,144 @@ def test_operation_meta_says_whether_the_host_changed(
     assert not metas["empty"].will_change
     run_ops(state)
     assert not metas["empty"].did_change() and metas["empty"].did_succeed()
+
+
+# Names that would fool a line-based listing, mount points, busybox
+
+
+def test_a_listing_counts_and_shows_awkward_names_right(tmp_path: Path, base: Path) -> None:
+    """A name holding a newline is one entry, shown on one line; a name like an option is
+    shown as a path, so that the listing cannot be read as `rm -rf`."""
+    full = base / "dind" / "docker.sock"
+    full.mkdir()
+    (full / "-rf").touch()
+    (full / "a\nkind=socket").touch()
+    (full / ".hidden").touch()
+    state = read_fact(full, base)
+    assert state.kind == "directory" and state.entry_count == 3
+    assert sorted(state.entries) == sorted(["-rf", "a\nkind=socket", ".hidden"])
+    out = pyinfra(tmp_path, [{"path": full}], [base], "-y")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "holding 3 entries (" in text and "./-rf" in text and "a\\nkind=socket" in text
+    assert f"- {full}/a\\nkind=socket" in text
+
+
+def test_a_refusal_is_planned_as_no_change(tmp_path: Path, base: Path) -> None:
+    """pyinfra counts an operation that yields a command as a change: a refusal yields none
+    while planning, so the plan shows it and counts nothing, as the apply changes nothing."""
+    full = base / "dind" / "docker.sock"
+    full.mkdir()
+    (full / "keep.txt").write_text("x\n")
+    out = pyinfra(tmp_path, [{"path": full}], [base], "--dry", "--json")
+    assert out.returncode == 0, out.stderr
+    plan_json = json.loads(out.stdout)["plan"]
+    assert [op["hosts_with_change"] for op in plan_json] == [[] for _ in plan_json]
+    assert f"Will refuse to change {full}" in out.stderr
+    assert f"RESULT {full} changed=False" in out.stderr
+    # Applying still fails the host with the reason.
+    applied = pyinfra(tmp_path, [{"path": full}], [base], "-y")
+    assert applied.returncode != 0 and "Refused: " in applied.stderr
+    assert (full / "keep.txt").read_text() == "x\n"
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mount needs root")
+
+
+def in_mount_namespace(script: str) -> subprocess.CompletedProcess[str]:
+    """`script` in a private mount namespace of its own: its mounts vanish with it."""
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+    )
+
+
+@needs_root
+def test_the_fact_and_the_command_see_a_bind_mount_in_a_path_with_a_space(
+    tmp_path: Path, base: Path
+) -> None:
+    """mountinfo writes a space as \\040: the fact and the command compare in that spelling."""
+    d = base / "my dind"
+    full = d / "docker.sock"
+    (full / "sub").mkdir(parents=True)
+    (full / "own.txt").write_text("own\n")
+    other = base / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious\n")
+    fact = SocketPathState()
+    allowed = (str(base),)
+    mount = f"mount --bind {shlex.quote(str(other))} {shlex.quote(str(full / 'sub'))}"
+
+    read = in_mount_namespace(f"{mount} && {fact.command(str(full), allowed)}")
+    state = fact.process(read.stdout.splitlines())
+    assert state is not None and state.mounts == (str(full / "sub"),), read.stdout + read.stderr
+    refused = plan(state, str(full), force=True, allowed_prefixes=allowed)
+    assert not refused.commands and f"({full / 'sub'})" in refused.refusal
+
+    # Read without the mount, applied with it (made in between): refused, nothing deleted.
+    (command,) = plan(read_fact(full, base), str(full), True, allowed).commands
+    out = in_mount_namespace(f"{mount} && {command}")
+    assert (other / "keep.txt").read_text() == "precious\n"
+    assert (full / "own.txt").read_text() == "own\n"
+    assert out.returncode != 0 and "mounted at or below it now" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def busybox_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PATH of busybox applets alone, as on a minimal node (installed with apt if missing
+    and possible, as the sandbox installs its system packages)."""
+    if not shutil.which("busybox") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "busybox"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+            subprocess.run(install, env=env, capture_output=True)
+    busybox = shutil.which("busybox")
+    if not busybox:
+        pytest.skip("busybox is not installed")
+    bin_dir = tmp_path_factory.mktemp("busybox-bin")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        (bin_dir / applet).symlink_to(busybox)
+    return bin_dir
+
+
+def test_the_fact_and_force_work_with_busybox(
+    base: Path, busybox_bin: Path, sockets: list[socket.socket]
+) -> None:
+    """busybox's sh, od, sed and rm (which lacks --one-file-system)."""
+    env = {"PATH": str(busybox_bin)}
+    full = base / "dind" / "docker.sock"
+    (full / "deep").mkdir(parents=True)
+    (full / "-rf").touch()
+    (full / "a\nb").touch()
+    fact = SocketPathState()
+    allowed = (str(base),)
+    proc = subprocess.run(
+        ["sh", "-c", fact.command(str(full), allowed)], capture_output=True, text=True, env=env
+    )
+    state = fact.process(proc.stdout.splitlines())
+    assert state is not None and state.entry_count == 3 and state.mounts == (), proc.stderr
+    assert sorted(state.entries) == ["-rf", "a\nb", "deep"]
+    (command,) = plan(state, str(full), force=True, allowed_prefixes=allowed).commands
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert not os.path.lexists(full)
+    # And the socket the builder then makes is read as a socket.
+    make_socket(full, sockets)
+    proc = subprocess.run(
+        ["sh", "-c", fact.command(str(full), allowed)], capture_output=True, text=True, env=env
+    )
+    assert fact.process(proc.stdout.splitlines()).kind == "socket"
+
+
+def test_a_link_target_that_is_not_text_is_read_and_shown(tmp_path: Path, base: Path) -> None:
+    """A target holding a newline and a byte that is not UTF-8: pyinfra reads the fact's
+    output as UTF-8 lines, so the target travels as hex, and is shown escaped."""
+    link = base / "dind" / "docker.sock"
+    os.symlink(b"/nowhere/\xff\nkind=socket", os.fsencode(link))
+    out = pyinfra(tmp_path, [{"path": link}], [base], "-y")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"- {link}  symlink to /nowhere/\\xff\\nkind=socket" in out.stderr
+    assert not os.path.lexists(link)

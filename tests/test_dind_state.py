@@ -8,9 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from binderfix.dind.facts import ENTRIES_MARKER, MAX_ENTRIES, SocketPathState
+from binderfix.dind.facts import MAX_ENTRIES, SocketPathState
 from binderfix.dind.paths import allowed_prefix, check_path
-from binderfix.dind.state import TARGET_TEXT, PathState, parent_escapes, plan
+from binderfix.dind.state import (
+    TARGET_TEXT,
+    PathState,
+    mountinfo_escape,
+    mountinfo_unescape,
+    parent_escapes,
+    plan,
+    shown,
+)
 from binderfix.errors import BinderfixError
 
 P = "/var/run/dind/docker.sock"
@@ -20,6 +28,7 @@ def at(kind: str, **kw) -> PathState:
     """A state as the fact reads it on Debian, where /var/run -> /run."""
     kw.setdefault("parent_real", "/run/dind")
     kw.setdefault("prefix_real", "/run")
+    kw.setdefault("mounts", ())  # the mount table was read: nothing mounted there
     return PathState(kind=kind, **kw)
 
 
@@ -104,7 +113,7 @@ def test_an_empty_directory_is_rmdired() -> None:
     todo = plan(at("directory"), P)
     assert not todo.refusal and len(todo.commands) == 1
     cmd = todo.commands[0]
-    assert f"then rmdir -- {P};" in cmd and "rm -" not in cmd
+    assert f"; rmdir -- {P}; elif" in cmd and "rm -" not in cmd
     assert f"[ -d {P} ] && [ ! -L {P} ]" in cmd  # still a directory, and not through a link
     assert todo.diff_lines() == [
         f"- {P}  directory (empty)",
@@ -139,7 +148,8 @@ def test_a_long_listing_says_how_many_more() -> None:
 def test_a_non_empty_directory_is_removed_with_force_never_through_a_link() -> None:
     full = at("directory", entries=("keep.txt",), entry_count=1)
     cmd = plan(full, P, force=True).commands[0]
-    assert f"[ -d {P} ] && [ ! -L {P} ]; then rm -rf --one-file-system -- {P};" in cmd
+    assert f"[ -d {P} ] && [ ! -L {P} ]; then " in cmd
+    assert f"then rm -rf --one-file-system -- {P}; else rm -rf -- {P}; fi" in cmd
     assert plan(full, P, force=True).desired == (f"{P}  {TARGET_TEXT}",)
 
 
@@ -226,21 +236,45 @@ def test_the_socket_directly_under_the_prefix() -> None:
 
 def test_the_fact_parses_its_command_output() -> None:
     fact = SocketPathState()
-    out = ["parent_real=/run/dind", "prefix_real=/run", "kind=directory", "count=3"]
-    state = fact.process([*out, ENTRIES_MARKER, "a", "b c", "kind=socket"])
+    out = ["mount=/run/dind/docker.sock/a\\040b", "mounts=read", "parent_real=/run/dind"]
+    out += ["prefix_real=/run", "kind=directory", "count=3", "entries=61006220630a00"]
+    state = fact.process([*out, "kind=socket", "mount=/elsewhere", "mounts=read", "entries=7800"])
     assert state == PathState(
         kind="directory",
-        entries=("a", "b c", "kind=socket"),  # a name is a name, even one like a key
+        entries=("a", "b c\n"),  # hex bytes: a newline in a name is a newline in the name
         entry_count=3,
         parent_real="/run/dind",
         prefix_real="/run",
+        mounts=("/run/dind/docker.sock/a b",),  # mountinfo's escapes undone
     )
-    assert fact.process(["kind=symlink", "target=/elsewhere"]).target == "/elsewhere"
+    # A link's target in hex too, with readlink's newline after it.
+    target = ("/else\nwhere\udcff\n".encode("utf-8", "surrogateescape")).hex()
+    assert fact.process(["kind=symlink", f"target={target}"]).target == "/else\nwhere\udcff"
+    assert (
+        "symlink to /else\\nwhere\\xff"
+        in plan(
+            fact.process(
+                ["parent_real=/run/dind", "prefix_real=/run", "kind=symlink", f"target={target}"]
+            ),
+            P,
+        ).current[0]
+    )
+
+
+def test_mount_lines_count_only_in_the_head_block() -> None:
+    """Only the shell's first lines come from the mount table; anything later (a link
+    target holding a newline) can neither add a mount point nor say the table was read."""
+    fact = SocketPathState()
+    late = fact.process(["parent_real=/run/dind", "kind=symlink", "target=x", "mounts=read"])
+    assert late.mounts is None
+    assert fact.process(["mounts=read", "kind=file", "mount=/run/x"]).mounts == ()
+    # No "mounts=read": the table was not read (whole), so nothing is known.
+    assert fact.process(["mount=/run/dind/docker.sock", "kind=directory"]).mounts is None
 
 
 def test_the_fact_keeps_the_first_value_of_a_key() -> None:
     # A link target holding a newline cannot make a link look like a socket.
-    state = SocketPathState().process(["kind=symlink", "target=/x", "kind=socket"])
+    state = SocketPathState().process(["kind=symlink", "target=2f780a", "kind=socket"])
     assert state.kind == "symlink"
 
 
@@ -257,3 +291,61 @@ def test_the_fact_command_quotes_its_arguments() -> None:
     assert cmd.startswith("sh -c '")
     assert cmd.endswith(" - '/run/a b/c.sock' '/run/a b' /run")
     assert SocketPathState().command(P).endswith(f" - {P} /var/run/dind /var/run")
+
+
+# Mount points and awkward names
+
+
+def test_a_mount_point_at_or_below_the_path_is_refused_even_with_force() -> None:
+    full = at("directory", entries=("sub", "own.txt"), entry_count=2, mounts=("/run/x/a b",))
+    for force in (False, True):
+        todo = plan(full, P, force=force)
+        assert not todo.commands
+        assert "holding 2 entries (sub, own.txt) with 1 mount point at or below it" in (
+            todo.refusal
+        )
+        assert "(/run/x/a b); refusing to delete it, even with force" in todo.refusal
+    assert "/run/x/a b  mount point" in plan(full, P).current
+    # An empty directory that is itself a mount point: refused, not rmdir'd into EBUSY.
+    own = plan(at("directory", mounts=("/run/dind/docker.sock",)), P)
+    assert not own.commands and "directory (empty) with 1 mount point" in own.refusal
+
+
+def test_force_needs_the_mount_table() -> None:
+    unknown = at("directory", entries=("a",), entry_count=1, mounts=None)
+    todo = plan(unknown, P, force=True)
+    assert not todo.commands and "could not read the node's mount table" in todo.refusal
+    # rmdir cannot delete anything but an empty directory: no table needed for it.
+    assert plan(at("directory", mounts=None), P).commands
+
+
+def test_the_commands_read_the_mount_table_again() -> None:
+    full = at("directory", entries=("a",), entry_count=1)
+    (forced,) = plan(full, P, force=True).commands
+    # The realpath (parent's realpath + name), in mountinfo's spelling, then rm.
+    guard = "case $x in /run/dind/docker.sock|/run/dind/docker.sock/*)"
+    assert guard in forced and "grep -F -e ' /run/dind/docker.sock '" in forced
+    assert forced.index(guard) < forced.index("rm -rf")
+    assert "[ -r /proc/self/mountinfo ] && " in forced  # unreadable: fail, never guess
+    (rmdir,) = plan(at("directory"), P).commands
+    assert guard in rmdir
+    spaced = PathState(kind="directory", parent_real="/run/a b", prefix_real="/run", mounts=())
+    (cmd,) = plan(spaced, "/run/a b/c.sock").commands
+    assert "case $x in '/run/a\\040b/c.sock'|'/run/a\\040b/c.sock'/*)" in cmd
+
+
+def test_mountinfo_spelling_round_trips() -> None:
+    odd = "/run/a b\tc\nd\\e"
+    assert mountinfo_escape(odd) == "/run/a\\040b\\011c\\012d\\134e"
+    assert mountinfo_unescape(mountinfo_escape(odd)) == odd
+
+
+def test_names_are_shown_on_one_line_and_never_as_options() -> None:
+    names = ("-rf", "a\nb", "back\\slash", "bad\udcff", "bell\x07")
+    full = at("directory", entries=names, entry_count=5)
+    assert shown("a\nb") == "a\\nb" and shown("bad\udcff") == "bad\\xff"
+    assert "holding 5 entries (./-rf, a\\nb, back\\\\slash, bad\\xff, bell\\x07)" in (
+        plan(full, P).refusal
+    )
+    assert f"{P}/a\\nb" in plan(full, P).current
+    assert all("\n" not in line for line in plan(full, P).diff_lines())

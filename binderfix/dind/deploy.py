@@ -12,14 +12,15 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from binderfix.dind.operations import socket_path
+from binderfix.dind.operations import planned_refusal, socket_path
 from binderfix.kube.operations import builder_pod
 
 
 @deploy("Docker-in-Docker socket")
 def remediate_dind() -> None:
     """Per node: the socket path is absent or a socket; then the builder pod is replaced if
-    that changed the node or the pod is unhealthy, and the new pod's socket is checked.
+    that changed the node or the pod is unhealthy, and the new pod's socket is checked. A
+    node whose socket path is refused keeps its pod: applying stops at the refusal there.
 
     Reads the host data that ``inventories/kubectl.py`` provides (``socket_path``,
     ``pod_name``, ``healthy``, ...).
@@ -40,6 +41,7 @@ def remediate_dind() -> None:
         restarts=data.restarts,
         healthy=data.healthy,
         node_changed=fixed,
+        node_refused=bool(planned_refusal(data.socket_path)),
         socket_path=data.socket_path,
         selectors=tuple(data.selectors),
         context=data.kube_context,

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Generator, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import format_text
+from pyinfra.context import ctx_host
 from pyinfra.operations.util.files import generate_color_diff
 
 from binderfix.dind.facts import SocketPathState
 from binderfix.dind.paths import DEFAULT_ALLOWED, DEFAULT_SOCKET_PATH, check_path
 from binderfix.dind.state import Plan, plan
 from binderfix.errors import BinderfixError
+
+# What socket_path refused while pyinfra planned, per host (the Host itself, not pyinfra's
+# context proxy, which stands for whichever host is current) and path. A refusal is no change
+# (see _refused), so a later step cannot learn it from the OperationMeta: it asks
+# planned_refusal() instead.
+_PLANNED_REFUSALS: WeakKeyDictionary[Any, dict[str, str]] = WeakKeyDictionary()
 
 
 @operation()
@@ -35,8 +44,15 @@ def socket_path(
     regular file or a symlink is removed without following the link. A non-empty directory
     (unless ``force``), a fifo or device, or a path whose parent resolves through a symlink
     fails the operation on that host alone, with the reason (and a non-empty directory's
-    listing), and nothing is changed there. The commands re-check the path when they run,
-    so a path that changed since it was read is never mistreated.
+    listing), and nothing is changed there. So does a path with a mount point at or below
+    it, even with ``force``: nothing reached through a mount is ever deleted. The commands
+    re-check the path (and the node's mount table) when they run, so a path that changed
+    since it was read is never mistreated.
+
+    A refusal is not a change: while planning it yields no command, so pyinfra's plan
+    counts no change on that host (applying changes nothing there either) and
+    ``will_change`` is false; a later step learns of it from :func:`planned_refusal`.
+    While applying it yields a command that fails the host, with the reason.
 
     A bad ``path`` (relative, ``..``, ``/``, outside ``allowed_prefixes``) raises
     ``OperationValueError`` before the path is read on any host, and pyinfra stops the
@@ -75,9 +91,11 @@ def socket_path(
     current = host.get_fact(SocketPathState, path=path, allowed_prefixes=tuple(allowed_prefixes))
     if current is None:
         # The fact printed nothing: pyinfra already failed this host if its command failed.
-        yield FunctionCommand(_refuse, (f"could not read what is at {path}",), {})
+        yield from _refused(path, f"could not read what is at {path}")
         return
     todo = plan(current, path, force=force, allowed_prefixes=allowed_prefixes)
+    if not state.is_executing:
+        _PLANNED_REFUSALS.setdefault(ctx_host.get(), {}).pop(path, None)
     if not todo.changes:
         host.noop(f"{path} is {current.describe()}")
         return
@@ -86,12 +104,31 @@ def socket_path(
     if not state.is_executing or not state.should_check_for_changes():
         _log_diff(path, todo)
     if todo.refusal:
-        # Failing from a command, not raising: pyinfra aborts every host for an exception
-        # raised in an operation's body (OperationError included), and an exception in a
-        # callback prints a traceback. A callback returning False fails this host alone.
-        yield FunctionCommand(_refuse, (todo.refusal,), {})
+        yield from _refused(path, todo.refusal)
         return
     yield from todo.commands
+
+
+def planned_refusal(path: str) -> str:
+    """Why :func:`socket_path` refused ``path`` on the current host when pyinfra planned,
+    or "" (no refusal, or no plan: ``-y`` skips planning).
+
+    For a later step of the same deploy, while planning: a refused host fails when applied
+    and pyinfra runs nothing after that on it, so the plan must not promise more.
+    """
+    normal = posixpath.normpath("/" + path.lstrip("/"))  # as check_path normalises it
+    return _PLANNED_REFUSALS.get(ctx_host.get(), {}).get(normal, "")
+
+
+def _refused(path: str, reason: str) -> Generator[Any, None, None]:
+    if not state.is_executing:
+        # Planning: no command, so no change counted; _log_diff has said what happens.
+        _PLANNED_REFUSALS.setdefault(ctx_host.get(), {})[path] = reason
+        return
+    # Applying: fail from a command, not by raising: pyinfra aborts every host for an
+    # exception raised in an operation's body (OperationError included), and an exception
+    # in a callback prints a traceback. A callback returning False fails this host alone.
+    yield FunctionCommand(_refuse, (reason,), {})
 
 
 def _log_diff(path: str, todo: Plan) -> None:

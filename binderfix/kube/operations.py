@@ -34,6 +34,7 @@ def builder_pod(
     selectors: tuple[str, ...] = DEFAULT_SELECTORS,
     context: str | None = None,
     timeout: float = 120.0,
+    node_refused: bool = False,
 ):
     """
     Replace a node's builder pod when the node was just fixed or the pod is unhealthy.
@@ -50,6 +51,9 @@ def builder_pod(
     + selectors: label selectors that find the builder pods
     + context: kubeconfig context (default: the current one)
     + timeout: seconds to wait for the replacement to be Ready
+    + node_refused: whether the earlier step refused to change the node when planned
+      (``binderfix.dind.operations.planned_refusal``): applying fails the node there and
+      pyinfra runs nothing after it, so the plan deletes no pod either
 
     A healthy pod on an unchanged node is left alone, so a second run deletes nothing.
 
@@ -66,6 +70,9 @@ def builder_pod(
             socket_path="/var/run/dind/docker.sock",
         )
     """
+    if node_refused and not state.is_executing:
+        host.noop(f"builder pod {pod} is left alone: the node's socket path step refuses")
+        return
     if isinstance(node_changed, OperationMeta):
         node_changed = node_changed.did_change() if state.is_executing else node_changed.will_change
     if healthy and not node_changed:
