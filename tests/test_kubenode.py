@@ -320,3 +320,48 @@ def test_gke_names_from_the_providerid(sandbox: RunningSandbox) -> None:
         env={**sandbox.env, "BINDERFIX_SSH_ADDRESS": "gce"}, cwd=REPO,
     )  # fmt: skip
     assert "node-2.sandbox-a.binderfix-sandbox" in listed.stdout + listed.stderr
+
+
+def test_a_bind_mount_in_the_path_stops_force_over_the_api_even_one_made_later(
+    box: RunningSandbox,
+) -> None:
+    from binderfix.kube import nodepod
+    from binderfix.kube.client import connect
+    from binderfix.kube.exec import exec_in_pod
+
+    box.wait_builders()
+    cluster = connect(kubeconfig=str(box.box.kubeconfig))
+    helper = nodepod.start_helper(cluster, "node-1")
+    try:
+        # Made on the node after the helper pod started: the pod sees it (HostToContainer).
+        on_node(
+            box,
+            "node-1",
+            f"mkdir -p /run/other && echo keep > /run/other/keep.txt && rm -rf {SOCKET} && "
+            f"mkdir -p {SOCKET}/sub && mount --bind /run/other {SOCKET}/sub",
+        )
+        seen = exec_in_pod(
+            cluster,
+            helper.pod,
+            nodepod.CONTAINER,
+            [
+                "chroot",
+                nodepod.HOST_ROOT,
+                "grep",
+                "-c",
+                " /run/dind/docker.sock/sub ",
+                "/proc/self/mountinfo",
+            ],
+        )
+        assert seen.stdout.strip() == "1", seen
+    finally:
+        nodepod.stop_helper(cluster, helper)
+    try:
+        forced = deploy(box, "-y", "--limit", "@kubenode/node-1", BINDERFIX_FORCE="1")
+        text = forced.stdout + forced.stderr
+        assert forced.returncode != 0 and "mount" in text and "Traceback" not in text
+        assert on_node(box, "node-1", "cat /run/other/keep.txt") == "keep\n"
+        assert on_node(box, "node-1", f"cat {SOCKET}/sub/keep.txt") == "keep\n"
+    finally:
+        on_node(box, "node-1", f"umount {SOCKET}/sub; rm -rf {SOCKET} /run/other")
+    assert helper_pods(box) == []

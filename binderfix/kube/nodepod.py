@@ -96,7 +96,15 @@ def helper_manifest(
                     "image": image,
                     "command": ["sleep", str(lifetime)],
                     "securityContext": {"privileged": True},
-                    "volumeMounts": [{"name": "host-root", "mountPath": HOST_ROOT}],
+                    # Mounts the node makes later show up in /host too: a mount made under
+                    # the socket path after the pod started must still stop a forced removal.
+                    "volumeMounts": [
+                        {
+                            "name": "host-root",
+                            "mountPath": HOST_ROOT,
+                            "mountPropagation": "HostToContainer",
+                        }
+                    ],
                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
                 }
             ],

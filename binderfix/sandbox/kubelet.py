@@ -485,12 +485,18 @@ class Kubelet:
                 },
             )
             return
-        roots = [
-            m["mountPath"]
+        mounts = [
+            m
             for m in container.get("volumeMounts") or []
             for v in pod["spec"].get("volumes") or []
             if v.get("name") == m.get("name") and (v.get("hostPath") or {}).get("path") == "/"
         ]
+        roots = [m["mountPath"] for m in mounts]
+        # HostToContainer: the pod's copies of the node's mounts receive the node's later
+        # mounts (slave); the default (None) sees only what was mounted when it started.
+        follows = any(
+            m.get("mountPropagation") in ("HostToContainer", "Bidirectional") for m in mounts
+        )
         command = container.get("command") or ["sleep", "infinity"]
         argv = netns.enter(
             node.pid,
@@ -498,7 +504,7 @@ class Kubelet:
                 "unshare",
                 "--mount",
                 "--propagation",
-                "private",
+                "slave" if follows else "private",
                 "--",
                 sys.executable,
                 "-m",

@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755,size=16m", "tmpfs", "/run"], check=True)
+    # The node's mounts propagate to the pods that ask for it (mountPropagation:
+    # HostToContainer), as a real node's do; these peer groups are the node's own, so the
+    # machine's mounts are not touched.
+    subprocess.run(["mount", "--make-rshared", "/"], check=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     for source, target in ((args.hosts_file, "/etc/hosts"), (args.resolv_file, "/etc/resolv.conf")):
         if source:
