@@ -1,31 +1,42 @@
-"""Remediating a 20-node sandbox, half of it broken: the deploy against a plain floor.
+"""Remediating a sandbox, half of it broken: what an operator waits for, every way at once.
 
-Floor (measured in the same run, on its own fresh sandbox): a parallel loop of
-`ssh node rmdir /var/run/dind/docker.sock` and `kubectl delete pod` for each broken node,
-the runbook by hand, scripted, with no checks and no waiting. The deploy does more: it
-reads every node's state, shows nothing it need not change, waits for each replacement
-pod to be Ready and checks the new socket.
+Each measure runs on its own fresh sandbox (20 nodes, 10 broken, builders settled) and is
+timed from its start until every builder pod is Running and Ready again:
 
-    sudo .venv/bin/python -m benchmarks.bench_dind [--nodes 20]
+- floor: the runbook by hand, scripted declaratively: in parallel, `ssh node 'test -d P &&
+  rmdir P'` on every node, `kubectl delete pod` for the nodes that changed, then waiting;
+- the deploy over SSH (`pyinfra inventories/kubectl.py deploys/dind.py -y`), the same with
+  `--limit unhealthy`, and over the Kubernetes API (`BINDERFIX_CONNECT=kubenode`, no SSH);
+- Ansible, when `ansible-playbook` is installed (`pip install ansible-core`): stat, file
+  state=absent, `kubectl delete pod`, forks = nodes.
+
+Then a no-change run on a healthy sandbox: parallel `ssh node test -d P` on every node
+against the deploy, `binderfix check` and the deploy over kubenode.
+
+    sudo .venv/bin/python -m benchmarks.bench_dind [--nodes 20] [--only deploy,kubenode]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 SOCKET = "/var/run/dind/docker.sock"
+SELECTOR = "app=binder,component=image-builder"
+Env = dict[str, str]
 
 
-def sandbox(directory: str, nodes: int) -> dict[str, str]:
+def sandbox(directory: str, nodes: int, broken: int) -> Env:
     from binderfix.sandbox.cluster import Sandbox
 
     subprocess.run(
@@ -38,7 +49,7 @@ def sandbox(directory: str, nodes: int) -> dict[str, str]:
             "--nodes",
             str(nodes),
             "--broken-nodes",
-            str(nodes // 2),
+            str(broken),
             "--wait",  # the broken builders crash-loop, as they would when someone looks
         ],
         check=True,
@@ -47,85 +58,170 @@ def sandbox(directory: str, nodes: int) -> dict[str, str]:
     return {**os.environ, **Sandbox(directory).env(), "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
-def broken_pods(env: dict[str, str]) -> list[tuple[str, str]]:
-    out = subprocess.run(
-        [
-            "kubectl",
-            "get",
-            "pod",
-            "-l",
-            "component=image-builder",
-            "--no-headers",
-            "-o",
-            "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,"
-            "READY:.status.containerStatuses[0].ready",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [
-        (name, node)
-        for name, node, ready in (line.split() for line in out.splitlines())
-        if ready != "true"
-    ]
+def builders(env: Env) -> list[tuple[str, str, bool]]:
+    """(pod, node, ready) of every builder pod, through the API as kubectl would."""
+    from binderfix.kube.builders import list_builder_pods
+    from binderfix.kube.client import connect
+
+    cluster = connect(kubeconfig=env["KUBECONFIG"], namespace=env["BINDERFIX_NAMESPACE"])
+    return [(p.name, p.node, p.healthy) for p in list_builder_pods(cluster, (SELECTOR,))]
 
 
-def floor(env: dict[str, str], ssh_config: str) -> float:
-    targets = broken_pods(env)
-    start = time.perf_counter()
-
-    def fix(target: tuple[str, str]) -> None:
-        pod, node = target
-        subprocess.run(["ssh", "-F", ssh_config, node, "rmdir", SOCKET], check=True)
-        subprocess.run(["kubectl", "delete", "pod", pod], env=env, check=True, capture_output=True)
-
-    with ThreadPoolExecutor(len(targets)) as pool:
-        list(pool.map(fix, targets))
-    return time.perf_counter() - start
+def wait_all_ready(env: Env, nodes: int, limit: float = 300) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pods = builders(env)
+        if len(pods) == nodes and all(ready for _, _, ready in pods):
+            return
+        time.sleep(0.05)
+    raise SystemExit("the builder pods did not all become Ready")
 
 
-def deploy(env: dict[str, str], *extra: str) -> float:
-    start = time.perf_counter()
+def floor(env: Env, directory: str, nodes: int) -> None:
+    config = str(Path(directory) / "ssh" / "config")
+    pods = {node: pod for pod, node, _ in builders(env)}
+
+    def fix(node: str) -> None:
+        done = subprocess.run(
+            ["ssh", "-F", config, node, f"test -d {SOCKET} && rmdir {SOCKET}"],
+            capture_output=True,
+        )
+        if done.returncode == 0:  # it was a directory, and now it is gone
+            subprocess.run(
+                ["kubectl", "delete", "pod", pods[node]], env=env, check=True, capture_output=True
+            )
+
+    with ThreadPoolExecutor(len(pods)) as pool:
+        list(pool.map(fix, sorted(pods)))
+
+
+def deploy(env: Env, *extra: str, **settings: str) -> None:
     subprocess.run(
         [str(BIN / "pyinfra"), "inventories/kubectl.py", "deploys/dind.py", "-y", *extra],
-        env=env,
+        env={**env, **settings},
         cwd=REPO,
         check=True,
         capture_output=True,
     )
-    return time.perf_counter() - start
+
+
+PLAYBOOK = f"""- hosts: nodes
+  gather_facts: false
+  tasks:
+    - stat: {{path: {SOCKET}}}
+      register: sock
+    - file: {{path: {SOCKET}, state: absent}}
+      when: sock.stat.isdir is defined and sock.stat.isdir
+      register: removed
+    - command: kubectl delete pod {{{{ pod }}}}
+      delegate_to: localhost
+      when: removed is changed
+"""
+
+
+def ansible(env: Env, directory: str, nodes: int) -> None:
+    config = Path(directory) / "ssh" / "config"
+    work = Path(directory) / "ansible"
+    work.mkdir(exist_ok=True)
+    (work / "play.yml").write_text(PLAYBOOK)
+    (work / "hosts").write_text(
+        "[nodes]\n" + "".join(f"{node} pod={pod}\n" for pod, node, _ in builders(env))
+    )
+    subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(work / "hosts"),
+            "-f",
+            str(nodes),
+            str(work / "play.yml"),
+        ],
+        env={
+            **env,
+            "ANSIBLE_SSH_ARGS": f"-F {config} -o ControlMaster=auto -o ControlPersist=60s",
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        },
+        check=True,
+        capture_output=True,
+    )
+
+
+def parallel_test(env: Env, directory: str, nodes: int) -> None:
+    config = str(Path(directory) / "ssh" / "config")
+    names = sorted({node for _, node, _ in builders(env)})
+    with ThreadPoolExecutor(len(names)) as pool:
+        list(
+            pool.map(
+                lambda n: subprocess.run(["ssh", "-F", config, n, "test", "-d", SOCKET]), names
+            )
+        )
+
+
+def check(env: Env, **settings: str) -> None:
+    subprocess.run([str(BIN / "binderfix"), "check"], env={**env, **settings}, capture_output=True)
+
+
+def measure(
+    name: str, nodes: int, broken: int, run: Callable[[Env, str, int], None], wait: bool
+) -> float:
+    """Time ``run`` on a fresh sandbox, until every builder is Ready when ``wait``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = str(Path(tmp) / "sb")
+        try:  # `down` also when up or the measure fails: nothing is left running
+            env = sandbox(d, nodes, broken)
+            start = time.perf_counter()
+            run(env, d, nodes)
+            if wait:
+                wait_all_ready(env, nodes)
+            took = time.perf_counter() - start
+        finally:
+            subprocess.run(
+                [str(BIN / "binderfix"), "sandbox", "down", "--dir", d], capture_output=True
+            )
+    print(f"  {name:<48} {took:6.2f}s", flush=True)
+    return took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--only", help="comma-separated measures to run (default: all)")
     args = parser.parse_args()
-    times = {}
-    runs = {
-        "floor": lambda env, d: floor(env, str(Path(d) / "ssh" / "config")),
-        "deploy": lambda env, d: deploy(env),
-        "limited": lambda env, d: deploy(env, "--limit", "unhealthy"),
+    n, broken = args.nodes, args.nodes // 2
+    fixes: dict[str, Callable[[Env, str, int], None]] = {
+        "floor": floor,
+        "deploy": lambda env, d, k: deploy(env),
+        "limited": lambda env, d, k: deploy(env, "--limit", "unhealthy"),
+        "kubenode": lambda env, d, k: deploy(env, BINDERFIX_CONNECT="kubenode"),
     }
-    for name, measure in runs.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            d = str(Path(tmp) / "sb")
-            try:  # `down` also when up or the measure fails: nothing is left running
-                env = sandbox(d, args.nodes)
-                times[name] = measure(env, d)
-            finally:
-                subprocess.run(
-                    [str(BIN / "binderfix"), "sandbox", "down", "--dir", d], capture_output=True
-                )
-    print(f"nodes: {args.nodes}, broken: {args.nodes // 2}")
-    print(f"floor (parallel ssh rmdir + kubectl delete pod): {times['floor']:.2f}s")
-    print(f"pyinfra inventories/kubectl.py deploys/dind.py -y:  {times['deploy']:.2f}s")
-    print(f"  ... --limit unhealthy:                             {times['limited']:.2f}s")
-    print(
-        f"ratio: {times['deploy'] / times['floor']:.2f}x the floor, "
-        f"{times['limited'] / times['floor']:.2f}x with --limit unhealthy (target: within 2x)"
-    )
+    if (BIN / "ansible-playbook").exists() or shutil.which("ansible-playbook"):
+        fixes["ansible"] = ansible
+    quiet: dict[str, Callable[[Env, str, int], None]] = {
+        "ssh-test": parallel_test,
+        "deploy-nochange": lambda env, d, k: deploy(env),
+        "check": lambda env, d, k: check(env),
+        "kubenode-nochange": lambda env, d, k: deploy(env, BINDERFIX_CONNECT="kubenode"),
+    }
+    only = set(args.only.split(",")) if args.only else None
+    print(f"load before: {os.getloadavg()[0]:.2f}")
+    print(f"{n} nodes, {broken} broken: until every builder is Running and Ready")
+    fixed = {k: measure(k, n, broken, f, True) for k, f in fixes.items() if not only or k in only}
+    print(f"{n} healthy nodes, nothing to change")
+    calm = {k: measure(k, n, 0, f, False) for k, f in quiet.items() if not only or k in only}
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+    if "floor" in fixed:
+        for k in ("deploy", "limited", "kubenode", "ansible"):
+            if k in fixed:
+                print(f"{k}: {fixed[k] / fixed['floor']:.2f}x the floor")
+    if "ansible" in fixed and "deploy" in fixed:
+        print(f"the deploy is {fixed['ansible'] / fixed['deploy']:.1f}x faster than Ansible")
+    if "kubenode" in fixed and "deploy" in fixed:
+        print(f"kubenode: {fixed['kubenode'] / fixed['deploy']:.2f}x the deploy over SSH")
+    if "ssh-test" in calm:
+        for k in ("deploy-nochange", "check", "kubenode-nochange"):
+            if k in calm:
+                print(f"{k}: {calm[k] / calm['ssh-test']:.2f}x parallel ssh test")
 
 
 if __name__ == "__main__":
