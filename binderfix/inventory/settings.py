@@ -231,15 +231,20 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _USER = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]{0,63}\$?")
 
 
-def _namespace(env: Mapping[str, str]) -> str | None:
-    value = env.get("BINDERFIX_NAMESPACE") or None
-    if value is not None and not _NAMESPACE.fullmatch(value):
+def check_namespace(value: str, name: str = "BINDERFIX_NAMESPACE") -> str:
+    """``value`` if it is a Kubernetes namespace name, else an error naming ``name``."""
+    if not _NAMESPACE.fullmatch(value):
         raise BinderfixError(
-            f"BINDERFIX_NAMESPACE={value!r} is not a namespace name (up to 63 of a-z 0-9 -, "
+            f"{name}={value!r} is not a namespace name (up to 63 of a-z 0-9 -, "
             "starting and ending with a letter or digit)",
-            hint="kubectl get namespaces lists them; e.g. BINDERFIX_NAMESPACE=prod",
+            hint=f"kubectl get namespaces lists them; e.g. {name}=prod",
         )
     return value
+
+
+def _namespace(env: Mapping[str, str]) -> str | None:
+    value = env.get("BINDERFIX_NAMESPACE") or None
+    return None if value is None else check_namespace(value)
 
 
 def _user(env: Mapping[str, str]) -> str | None:

@@ -70,7 +70,7 @@ def api_errors(doing: str) -> Iterator[None]:
     except ApiException as exc:
         hints = {
             401: "your credentials were refused: refresh them (e.g. gcloud container clusters get-credentials)",
-            403: "your account lacks a permission: see deploys/rbac.yaml for what binderfix needs",
+            403: "your account lacks a permission: `binderfix rbac` prints what binderfix needs",
             404: "check the namespace (BINDERFIX_NAMESPACE or --namespace)",
         }
         raise BinderfixError(

@@ -152,7 +152,7 @@ def exec_error(exc: BaseException, pod: str) -> BinderfixError:
     if status == 403:
         return BinderfixError(
             f"exec into {pod} is forbidden (403)",
-            hint="the account needs `create` on pods/exec: see deploys/rbac.yaml",
+            hint="the account needs `create` on pods/exec: `binderfix rbac` prints what binderfix needs",
         )
     if status == 401:
         return BinderfixError(
