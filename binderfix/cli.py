@@ -64,6 +64,27 @@ def demo(directory: str | None, keep: bool) -> None:
     sys.exit(run_demo(directory, keep))
 
 
+@main.command()
+@click.option(
+    "-n",
+    "--namespace",
+    envvar="BINDERFIX_NAMESPACE",
+    default="prod",
+    show_default=True,
+    help="The BinderHub release's namespace (default: $BINDERFIX_NAMESPACE, else prod).",
+)
+def rbac(namespace: str) -> None:
+    """Print the least-privilege RBAC manifest binderfix needs, for kubectl apply -f -."""
+    from importlib.resources import files
+
+    from binderfix.inventory.settings import check_namespace
+
+    check_namespace(namespace, "--namespace")
+    manifest = (files("binderfix") / "rbac.yaml").read_text(encoding="utf-8")
+    # Only the objects' namespace lines change; the comments say where to apply it.
+    click.echo(manifest.replace("namespace: prod\n", f"namespace: {namespace}\n"), nl=False)
+
+
 def _register() -> None:
     # Imported here so that `binderfix --help` stays fast and a broken optional extra
     # (the sandbox's kmock) does not take the other commands down with it.

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import click
 
-from binderfix.errors import BinderfixError
 from binderfix.report import paint, use_colour
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 class Transcript:
@@ -70,16 +67,15 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
     """Bring a sandbox up (3 nodes, 1 broken), walk the runbook, take it down. Returns an exit code."""
     from binderfix.sandbox.cluster import Sandbox
 
-    if not (REPO / "deploys" / "dind.py").exists():
-        raise BinderfixError(
-            "the demo runs the deploys in a binderfix checkout, and none is here",
-            hint="run it from a clone: git clone ... && cd binderfix && .venv/bin/binderfix demo",
-        )
     workdir = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="binderfix-demo-"))
     box = Sandbox(workdir / "sandbox")
     bin_dir = str(Path(sys.executable).parent)
     exe = "binderfix"  # found on PATH, which starts with this installation's bin/
-    t = Transcript(env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}, cwd=REPO)
+    # Everything it runs comes with the installed package (no checkout needed), in a folder
+    # of its own.
+    t = Transcript(
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}, cwd=workdir
+    )
 
     t.heading("A sandbox BinderHub cluster: 3 nodes, and node-2 has the Docker-in-Docker bug")
     t.run([exe, "sandbox", "up", "--dir", str(box.dir), "--nodes", "3", "--broken-nodes", "1"])
@@ -112,8 +108,12 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
     t.run([exe, "sandbox", "status", "--dir", str(box.dir)])  # type: ignore[attr-defined]
 
     t.heading("binderfix: the dry run shows, per node, what would change (nothing is touched)")
-    pyinfra = ["pyinfra", "inventories/kubectl.py", "deploys/dind.py"]
-    t.run([*pyinfra, "--dry"])
+    from binderfix.inventory.kubectl import PYINFRA_ARGS
+
+    # This installation's pyinfra (its script may not be on PATH), shown as a person types it.
+    pyinfra = [sys.executable, "-m", "pyinfra", *PYINFRA_ARGS]
+    shown = shlex.join(["pyinfra", *PYINFRA_ARGS])
+    t.run([*pyinfra, "--dry"], shown=f"{shown} --dry")
 
     t.heading("binderfix check: the same question for a CI job (exit 1: something to fix)")
     t.run([exe, "check"], expect=(1,))
@@ -121,14 +121,14 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
     t.heading(
         "Apply: rmdir the directory on node-2, delete its pod, wait for the new one, check the socket"
     )
-    t.run([*pyinfra, "-y"])
+    t.run([*pyinfra, "-y"], shown=f"{shown} -y")
 
     t.heading("Verify: every socket path is a socket, every builder Ready; nothing left to change")
     t.run([exe, "check"], expect=(0,))
     t.run([exe, "verify", "--idempotence"], expect=(0,))
 
     t.heading("A second run changes nothing and deletes no pod")
-    t.run([*pyinfra, "-y"])
+    t.run([*pyinfra, "-y"], shown=f"{shown} -y")
 
     t.heading("Runbook: networking errors. Probe the runbook's targets from the hub pod")
     t.run([exe, "netcheck"], expect=(0,))

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.etree import ElementTree as ET
 
+from binderfix.errors import BinderfixError
+
 EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_ERROR = 2
@@ -110,13 +112,50 @@ def junit_xml(suites: Sequence[TestSuite]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def write_text(path: str, text: str) -> None:
-    """Write a report file, creating its folder; '-' means standard output."""
+def _unwritable(path: str, option: str | None, why: str) -> BinderfixError:
+    given = f"{option} {path}" if option else path
+    return BinderfixError(
+        f"cannot write {given}: {why}",
+        hint=f"give {option or 'it'} a file in a folder you can write to",
+    )
+
+
+def check_writable(path: str | None, option: str | None = None) -> None:
+    """Refuse, before a long run, a report file that could not be written at its end.
+
+    Creates nothing: the path must be a writable file or not exist yet, and the nearest
+    folder that exists on the way to it must be one this process can write in.
+    """
+    if not path or path == "-":
+        return
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise _unwritable(path, option, "it is a folder")
+    probe = target if os.path.exists(target) else os.path.dirname(target)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if probe != target and not os.path.isdir(probe):
+        raise _unwritable(path, option, f"{probe} is a file, not a folder")
+    mode = os.W_OK if probe == target else os.W_OK | os.X_OK
+    if not os.access(probe, mode):
+        raise _unwritable(path, option, f"no permission to write in {probe}")
+
+
+def write_text(path: str, text: str, option: str | None = None) -> None:
+    """Write a report file, creating its folder; '-' means standard output.
+
+    A place that cannot be written is a BinderfixError naming it (and the ``option`` that
+    gave it, e.g. ``--junit``): one line for the user, exit 2, never a traceback.
+    """
     if path == "-":
         sys.stdout.write(text)
         return
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    check_writable(path, option)
+    try:
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise _unwritable(path, option, exc.strerror or str(exc)) from None

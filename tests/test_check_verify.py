@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYINFRA, REPO, RunningSandbox, run
+from tests.conftest import BINDERFIX, PYINFRA, REPO, RunningSandbox, run
 
 pytestmark = pytest.mark.sandbox
 
@@ -50,7 +50,8 @@ def test_check_finds_the_broken_node_then_passes_after_the_fix(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "would change nothing" in verified.stdout
     cases = list(ET.parse(verify_junit).getroot().iter("testcase"))
-    assert len(cases) == 6 and all(tc.find("failure") is None for tc in cases)  # 2 tests x 3 nodes
+    assert len(cases) == 9  # (socket path, builder pod, idempotence) x 3 nodes
+    assert all(tc.find("failure") is None and tc.find("error") is None for tc in cases)
 
     # The node breaks again: the idempotence check names the operation and the node.
     assert sandbox.ssh("node-3", "sh", "-c", f"rm -f {SOCKET} && mkdir {SOCKET}").returncode == 0
@@ -96,3 +97,111 @@ def test_check_and_verify_with_no_builder_pods_is_an_error_not_a_green_run(
         out = run(str(Path(PYINFRA).parent / "binderfix"), *command, env=env)
         assert out.returncode == 2, (command, out.stdout)
         assert "no builder pods found" in out.stderr and "BINDERFIX_NAMESPACE" in out.stderr
+
+
+def _cases(junit: Path) -> dict[tuple[str, str], str]:
+    """(check, node) -> "pass", "failure" or "error", from a JUnit file, as CI reads it."""
+    out = {}
+    for tc in ET.parse(junit).getroot().iter("testcase"):
+        verdict = next((t for t in ("failure", "error") if tc.find(t) is not None), "pass")
+        out[(tc.get("classname", "").rsplit(".", 1)[-1], tc.get("name", ""))] = verdict
+    return out
+
+
+def test_no_node_reachable_is_exit_2_naming_each_node_with_the_junit_written(
+    shared_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    shared_sandbox.wait_builders()
+    env = {**shared_sandbox.env, "BINDERFIX_SSH_PORT": "2"}  # nothing listens there: refused
+    junit = tmp_path / "check.xml"
+    out = run(BINDERFIX, "check", "--junit", str(junit), env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "No hosts remaining" not in out.stderr
+    for node in ("node-1", "node-2", "node-3"):
+        line = next(x for x in out.stdout.splitlines() if x.startswith(node))
+        assert "ERROR" in line and "unreachable" in line and "port 2" in line, line
+    assert "3 could not be checked" in out.stdout
+    assert set(_cases(junit).values()) == {"error"} and len(_cases(junit)) == 3
+
+    junit = tmp_path / "verify.xml"
+    out = run(BINDERFIX, "verify", "--idempotence", "--junit", str(junit), env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    cases = _cases(junit)
+    for node in ("node-1", "node-2", "node-3"):
+        assert cases[("socket_path_is_a_socket_or_absent", node)] == "error"  # not a finding
+        assert cases[("idempotence", node)] == "error"
+    # The pods are read from the API, which answers: that check still ran and found node-2.
+    assert cases[("builder_pod_is_ready", "node-2")] == "failure"
+
+
+def test_a_missing_key_file_is_one_line_before_connecting(shared_sandbox: RunningSandbox) -> None:
+    env = {**shared_sandbox.env, "BINDERFIX_SSH_KEY": "/nonexistent"}
+    for argv in (
+        [PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "--dry"],
+        [PYINFRA, "binderfix.inventory.kubectl.groups", "binderfix.dind.deploy.remediate_dind"],
+        [BINDERFIX, "check"],
+    ):
+        out = run(*argv, env=env, cwd=REPO)
+        assert out.returncode == 2, (argv, out.stderr)
+        errors = [x for x in out.stderr.splitlines() if "error:" in x]
+        assert errors == [next(x for x in out.stderr.splitlines() if "BINDERFIX_SSH_KEY" in x)]
+        assert "/nonexistent" in errors[0] and "hint:" in out.stderr
+        assert "Traceback" not in out.stderr and "Connected" not in out.stderr
+
+
+def test_a_junit_file_that_cannot_be_written_is_one_line_and_exit_2(
+    shared_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the reports folder should be")
+    junit = str(blocker / "out.xml")
+    for command in (["check"], ["verify"], ["netcheck", "--timeout", "2"]):
+        out = run(BINDERFIX, *command, "--junit", junit, env=shared_sandbox.env)
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert (
+            lines[0]
+            == f"binderfix: error: cannot write --junit {junit}: {blocker} is a file, not a folder"
+        )
+        assert lines[1].startswith("  hint:") and len(lines) == 2, out.stderr
+        assert "report it" not in out.stderr
+
+
+def test_verify_junit_holds_the_idempotence_result_the_console_shows(
+    shared_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    shared_sandbox.wait_builders()
+    junit = tmp_path / "verify.xml"
+    out = shared_sandbox.binderfix("verify", "--idempotence", "--junit", str(junit))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "idempotence: FAILED: node-2" in out.stdout
+    cases = _cases(junit)
+    assert len(cases) == 9  # a case per node and per check
+    assert {k for k, v in cases.items() if v != "pass"} == {
+        ("socket_path_is_a_socket_or_absent", "node-2"),
+        ("builder_pod_is_ready", "node-2"),
+        ("idempotence", "node-2"),
+    }
+    assert {v for v in cases.values()} == {"pass", "failure"}  # findings, not errors
+    root = ET.parse(junit).getroot()
+    failure = next(
+        tc.find("failure")
+        for tc in root.iter("testcase")
+        if tc.get("classname") == "binderfix.verify.idempotence" and tc.get("name") == "node-2"
+    )
+    assert "absent or a socket" in failure.get("message", "")
+
+
+def test_check_and_verify_write_an_error_case_when_they_cannot_run(
+    shared_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    env = {**shared_sandbox.env, "BINDERFIX_NAMESPACE": "staging"}
+    for command in ("check", "verify"):
+        junit = tmp_path / f"{command}.xml"
+        out = run(BINDERFIX, command, "--junit", str(junit), env=env)
+        assert out.returncode == 2
+        root = ET.parse(junit).getroot()
+        errors = [tc.find("error") for tc in root.iter("testcase")]
+        assert errors and all(
+            e is not None and "no builder pods" in e.get("message", "") for e in errors
+        )

@@ -92,7 +92,7 @@ def test_exec_forbidden_is_a_clear_exit_2(tmp_path: Path) -> None:
         assert out.returncode == 2
         assert (
             "forbidden" in out.stderr
-            and "deploys/rbac.yaml" in out.stderr
+            and "binderfix rbac" in out.stderr
             and "Traceback" not in out.stderr
         )
         # Over the kubenode route, the node is named and so is the missing rule.

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import shlex
+from pathlib import Path
+
+import click
+import pytest
 
 from binderfix.inventory.settings import VARIABLES, settings_table
-from tests.conftest import REPO
+from tests.conftest import BIN, BINDERFIX, REPO, run
 
 README = (REPO / "README.md").read_text()
 
@@ -27,3 +34,122 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert len(commands) == 2, "the README's two set-up commands"
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+# -- the examples run, so they cannot rot ------------------------------------------------
+
+SH_BLOCKS = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+YAML_RUN_LINES = re.findall(r"^\s+(?:- )?run: (\.venv/bin/.*)$", README, flags=re.M)
+
+# Run against a sandbox by test_the_sandbox_and_deploy_examples_run, in this order.
+RUN = ("binderfix sandbox up", "pyinfra binderfix.inventory.kubectl.groups")
+# Every other shell block, by its first line, and why it is not run here as written.
+NOT_RUN = {
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[sandbox]'": "installs into the "
+    "checkout; test_wheel.py runs the demo from an installed wheel",
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[sandbox,test]'": "the test "
+    "suite itself, which CI runs (test_ci_runs_the_readme_test_command)",
+    "binderfix spikes ": "reads files and namespaces a sandbox lacks; its command lines are "
+    "parsed below, and tests/test_spikes_cli.py runs each option",
+    "binderfix netcheck ": "names pods a sandbox lacks; its command lines are parsed below, "
+    "and tests/test_netcheck.py runs each option",
+}
+
+
+def _first_line(block: str) -> str:
+    return block.splitlines()[0]
+
+
+def _command_lines() -> list[list[str]]:
+    """Every binderfix or pyinfra command line of the README, split as a shell would."""
+    lines = [line for block in SH_BLOCKS for line in block.splitlines()] + YAML_RUN_LINES
+    commands = []
+    for line in lines:
+        for part in line.split(" | "):  # `kubectl logs ... | binderfix spikes -`
+            words = shlex.split(part, comments=True)
+            if words and words[0].removeprefix(".venv/bin/") in ("binderfix", "pyinfra"):
+                words[0] = words[0].removeprefix(".venv/bin/")
+                if ">" in words:  # `... > reports-check.json`: the shell's, not the command's
+                    words = words[: words.index(">")]
+                commands.append(words)
+    return commands
+
+
+def _parse(command: click.Command, args: list[str], parent: click.Context | None = None) -> None:
+    """Parse ``args`` as the command line would, down the subcommands, running nothing."""
+    with command.make_context(command.name or "binderfix", list(args), parent=parent) as ctx:
+        if isinstance(command, click.Group):
+            rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+            _name, sub, sub_args = command.resolve_command(ctx, rest)
+            assert sub is not None, args
+            _parse(sub, sub_args, ctx)
+
+
+def test_every_shell_block_is_run_or_says_why_not() -> None:
+    for block in SH_BLOCKS:
+        first = _first_line(block)
+        if first.startswith(RUN):
+            continue
+        assert any(first.startswith(key) for key in NOT_RUN), f"nobody runs README's {first}"
+
+
+def test_every_command_line_in_the_readme_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyinfra_cli.cli import cli as pyinfra_cli
+
+    from binderfix.cli import main
+    from binderfix.invocation import inventory_problem
+
+    monkeypatch.chdir(REPO)  # the README's relative paths (deploys/rbac.yaml) are the repo's
+    commands = _command_lines()
+    assert sum(c[0] == "pyinfra" for c in commands) >= 5 and len(commands) >= 20
+    for words in commands:
+        if "$(" in " ".join(words):
+            continue  # eval "$(binderfix sandbox env ...)": run by the sandbox test
+        try:
+            _parse(main if words[0] == "binderfix" else pyinfra_cli, words[1:])
+        except click.exceptions.Exit:
+            pass
+        except click.UsageError as exc:
+            pytest.fail(f"README: {shlex.join(words)}: {exc.format_message()}")
+        if words[0] == "pyinfra":
+            inventory, deploy = words[1], words[2]  # as every README line puts them
+            assert (REPO / inventory).exists() or inventory_problem(inventory) is None, words
+            assert (REPO / deploy).exists() or importlib.util.find_spec(
+                deploy.rpartition(".")[0]
+            ), words
+
+
+@pytest.mark.sandbox
+def test_the_sandbox_and_deploy_examples_run(tmp_path: Path) -> None:
+    """The sandbox block, then the deploy blocks and the Python snippet as a deploy, as
+    typed, in one shell in a fresh folder (deploys/ and inventories/ linked in, as in a
+    clone). The snippet asks for sudo: the sandbox's nodes have it, as real ones do."""
+    (tmp_path / "deploys").symlink_to(REPO / "deploys")
+    (tmp_path / "inventories").symlink_to(REPO / "inventories")
+    (snippet,) = PYTHON_BLOCKS
+    (tmp_path / "readme_snippet.py").write_text(snippet)
+    blocks = [b for b in SH_BLOCKS if _first_line(b).startswith(RUN)]
+    assert len(blocks) == 3, "the sandbox block, the deploy block, its module forms"
+    sandbox_block, deploy_block, module_block = sorted(blocks, key=lambda b: "ssh" not in b)
+    script = "\n".join(
+        [
+            "set -ex",
+            "trap 'binderfix sandbox down --dir ./sandbox >/dev/null 2>&1' EXIT",
+            sandbox_block,
+            deploy_block,
+            module_block,
+            "pyinfra binderfix.inventory.kubectl.groups readme_snippet.py --dry",
+        ]
+    )
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    try:
+        out = run("bash", "-c", script, env=env, cwd=tmp_path, timeout=900, input="")
+    finally:
+        run(BINDERFIX, "sandbox", "down", "--dir", str(tmp_path / "sandbox"))
+    said = out.stdout + out.stderr
+    assert out.returncode == 0, said[-6000:]
+    assert "[node-2] Will change /var/run/dind/docker.sock" in said  # the first dry run
+    assert "Ready: readme_snippet.py" in said
+    for bad in ("sudo: command not found", "EOFError", "Traceback", "No hosts remaining"):
+        assert bad not in said

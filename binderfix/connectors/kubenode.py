@@ -18,7 +18,7 @@ on that node (and reported by ``binderfix check``).
 
 Host data (with defaults) says which cluster and how the helper pod looks; see
 :class:`ConnectorData`. The account needs to create and delete pods, create ``pods/exec``
-and read nodes (``deploys/rbac.yaml``), in a namespace that allows privileged pods.
+and read nodes (``binderfix rbac`` prints the manifest), in a namespace that allows privileged pods.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from binderfix.dind.operations import planned_refusal, socket_path
+from binderfix.invocation import refuse_unknown_inventory
 from binderfix.kube.operations import builder_pod
+
+refuse_unknown_inventory()  # a mistyped inventory module would run on no host, exit 0
 
 
 @deploy("Docker-in-Docker socket")

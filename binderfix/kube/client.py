@@ -132,7 +132,7 @@ def connect(
 
 _HINTS = {
     401: "your credentials were refused: refresh them (e.g. gcloud container clusters get-credentials)",
-    403: "your account lacks a permission: see deploys/rbac.yaml for what binderfix needs",
+    403: "your account lacks a permission: `binderfix rbac` prints what binderfix needs",
     404: "check the namespace (BINDERFIX_NAMESPACE or --namespace)",
 }
 

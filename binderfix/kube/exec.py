@@ -59,7 +59,7 @@ def exec_error(exc: BaseException, pod: str, server: str | None = None) -> Binde
         said = api_message(exc)
         return BinderfixError(
             f"exec into {pod} is forbidden (403)" + (f": {said}" if said else ""),
-            hint="the account needs `create` on pods/exec: see deploys/rbac.yaml",
+            hint="the account needs `create` on pods/exec: `binderfix rbac` prints what binderfix needs",
         )
     if status == 401:
         return BinderfixError(

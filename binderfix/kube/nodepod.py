@@ -220,7 +220,7 @@ def _refused(exc: BinderfixError, namespace: str) -> BinderfixError:
         return BinderfixError(
             exc.message,
             hint="the account needs `create` on pods (and pods/exec) in that namespace: "
-            "see deploys/rbac.yaml",
+            "`binderfix rbac` prints them",
         )
     return exc
 

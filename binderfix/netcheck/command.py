@@ -321,7 +321,7 @@ def report(
         )
     errors = redact(errors, secrets)
     if junit_file:
-        write_text(junit_file, redact(junit_xml(junit_suites(matrix, debug)), secrets))
+        write_text(junit_file, redact(junit_xml(junit_suites(matrix, debug)), secrets), "--junit")
     if as_json:
         document = json_document(matrix, how, errors, took, timeout, debug)
         click.echo(redact(dump_json(document), secrets))

@@ -61,6 +61,7 @@ SYSTEM_PACKAGES = {
     "sshd": "openssh-server",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
+    "sudo": "sudo",  # real nodes have it: deploys with _sudo=True must run here as there
 }
 
 Progress = Callable[[str], None]

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from binderfix.errors import BinderfixError
 from binderfix.report import (
     EXIT_ERROR,
     EXIT_FOUND,
     EXIT_OK,
     TestCase,
     TestSuite,
+    check_writable,
     dump_json,
     junit_xml,
     paint,
@@ -62,13 +64,19 @@ def check(only: tuple[str, ...], as_json: bool, junit_file: str | None) -> None:
     """
     from binderfix.inventory.settings import from_env
 
-    settings = from_env()
+    check_writable(junit_file, "--junit")  # before the nodes are read, not after
+    names = sorted(only or CHECKS)
     findings: list[Finding] = []
-    for name in sorted(only or CHECKS):
-        findings += CHECKS[name]().run(settings)
+    try:
+        settings = from_env()
+        for name in names:
+            findings += CHECKS[name]().run(settings)
+    except BinderfixError as exc:
+        _write_not_run(junit_file, "binderfix check", [f"binderfix.check.{n}" for n in names], exc)
+        raise
     findings.sort(key=lambda f: (f.check, f.subject))
     if junit_file:
-        write_text(junit_file, junit_xml([_suite(findings)]))
+        write_text(junit_file, junit_xml([_suite(findings)]), "--junit")
     if as_json:
         click.echo(
             dump_json(
@@ -128,12 +136,47 @@ def verify(idempotence: bool, junit_file: str | None) -> None:
     from binderfix.inventory.hosts import builder_groups
     from binderfix.inventory.settings import from_env
 
-    settings = from_env()
-    builders, _ = builder_groups(settings)
-    code = _run_testinfra(builders, settings, junit_file)
+    check_writable(junit_file, "--junit")  # before the suite runs, not after
+    checks = [f"binderfix.verify.{name}" for name in VERIFY_CHECKS]
     if idempotence:
-        code = max(code, _idempotence())
-    sys.exit(code)
+        checks.append("binderfix.verify.idempotence")
+    try:
+        settings = from_env()
+        builders, _ = builder_groups(settings)
+    except BinderfixError as exc:
+        _write_not_run(junit_file, "binderfix verify", checks, exc)
+        raise
+    cases = _run_testinfra(builders, settings)
+    if idempotence:
+        cases += _idempotence([node for node, _data in builders])
+    if junit_file:
+        write_text(junit_file, junit_xml([TestSuite("binderfix verify", cases)]), "--junit")
+    sys.exit(_cases_exit_code(cases))
+
+
+# The tests of binderfix.verify.test_builders, by the name their JUnit cases carry.
+VERIFY_CHECKS = ("socket_path_is_a_socket_or_absent", "builder_pod_is_ready")
+
+
+def _cases_exit_code(cases: list[TestCase]) -> int:
+    if any(c.error is not None for c in cases):
+        return EXIT_ERROR
+    return EXIT_FOUND if any(c.failure is not None for c in cases) else EXIT_OK
+
+
+def _write_not_run(
+    junit_file: str | None, suite: str, classnames: list[str], exc: BinderfixError
+) -> None:
+    """The command could not run: CI's report says so too, one <error> per check, rather
+    than finding no file (or an old one) and showing nothing."""
+    if not junit_file:
+        return
+    why = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    cases = [TestCase(name="could not run", classname=c, error=why) for c in classnames]
+    try:
+        write_text(junit_file, junit_xml([TestSuite(suite, cases)]), "--junit")
+    except BinderfixError as unwritable:  # the first error is the one to act on; say both
+        click.echo(f"binderfix: error: {unwritable.message}", err=True)
 
 
 def _ssh_config(builders: list[tuple[str, dict]]) -> str:
@@ -163,7 +206,8 @@ def _ssh_config(builders: list[tuple[str, dict]]) -> str:
 
 
 def _testinfra_hosts(builders: list[tuple[str, dict]], settings: Settings, tmp: str) -> list[str]:
-    """testinfra's ``--hosts`` and the options its backend needs, for the inventory's route."""
+    """testinfra's ``--hosts`` and the options its backend needs, for the inventory's route:
+    ``ssh://NODE`` with an ssh_config, or ``kubenode://NODE`` (see binderfix.verify.kubenode)."""
     if settings.connect == "kubenode":
         query = {"namespace": settings.node_namespace or settings.namespace}
         if settings.context:
@@ -181,12 +225,13 @@ def _testinfra_hosts(builders: list[tuple[str, dict]], settings: Settings, tmp: 
     ]
 
 
-def _run_testinfra(
-    builders: list[tuple[str, dict]], settings: Settings, junit_file: str | None
-) -> int:
+def _run_testinfra(builders: list[tuple[str, dict]], settings: Settings) -> list[TestCase]:
+    """Run the testinfra suite (its output goes to the console as it runs) and return its
+    results as test cases: one per node and check, an unreachable node an ``error``."""
     suite = importlib.util.find_spec("binderfix.verify.test_builders")
     assert suite is not None and suite.origin is not None
     with tempfile.TemporaryDirectory(prefix="binderfix-verify-") as tmp:
+        results = Path(tmp) / "results.xml"
         argv = [
             sys.executable,
             "-m",
@@ -203,45 +248,95 @@ def _run_testinfra(
             "addopts=",
             "-o",
             "pythonpath=",
+            "-o",
+            "junit_family=xunit1",
             *_testinfra_hosts(builders, settings, tmp),
+            f"--junitxml={results}",
         ]
-        if junit_file:
-            argv.append(f"--junitxml={os.path.abspath(junit_file)}")
-        proc = subprocess.run(argv, cwd=tmp)
-    if proc.returncode in (0, 1):
-        return proc.returncode
-    click.echo(
-        f"binderfix verify: the testinfra suite could not run (pytest exit {proc.returncode})",
-        err=True,
-    )
-    return EXIT_ERROR
-
-
-def _idempotence() -> int:
-    """molecule's idempotence step: a dry run of the deploy must want to change nothing."""
-    inventory = importlib.util.find_spec("binderfix.inventory.kubectl")
-    assert inventory is not None and inventory.origin is not None
-    argv = [
-        str(Path(sys.executable).parent / "pyinfra"),
-        inventory.origin,
-        "binderfix.dind.deploy.remediate_dind",
-        "--dry",
-        "--json",
+        proc = subprocess.run(argv, cwd=tmp, stdin=subprocess.DEVNULL)
+        cases = _testinfra_cases(results) if results.exists() else []
+    if proc.returncode in (0, 1) and cases:
+        return cases
+    why = f"the testinfra suite could not run (pytest exit {proc.returncode})"
+    click.echo(f"binderfix verify: {why}", err=True)
+    return [
+        TestCase(name=node, classname=f"binderfix.verify.{check}", error=why)
+        for check in VERIFY_CHECKS
+        for _name, data in builders
     ]
+
+
+def _testinfra_cases(results: Path) -> list[TestCase]:
+    """pytest's JUnit (``test_x[ssh://node-1]`` in ``test_builders``) as ours: the case
+    named after the node, the class after the check, as ``binderfix check`` writes them."""
+    cases = []
+    for tc in ET.parse(results).getroot().iter("testcase"):
+        test, _, param = tc.get("name", "").partition("[")
+        node = param.rstrip("]").partition("://")[2].partition("?")[0] or "?"
+        case = TestCase(
+            name=node,
+            classname=f"binderfix.verify.{test.removeprefix('test_')}",
+            time=float(tc.get("time") or 0),
+        )
+        for tag in ("failure", "error"):
+            el = tc.find(tag)
+            if el is not None:  # pytest's message is the assertion's; its text the traceback
+                message = (el.get("message") or tag).strip()
+                setattr(case, tag, f"{message}\n\n{(el.text or '').strip()}".strip())
+        if tc.find("skipped") is not None:
+            case.error = "skipped: " + (tc.find("skipped").get("message") or "")
+        cases.append(case)
+    return cases
+
+
+def _idempotence(nodes: list[str]) -> list[TestCase]:
+    """molecule's idempotence step: a dry run of the deploy must want to change nothing.
+
+    One test case per node: a failure names the operations that would still change it; an
+    error says the dry run could not tell (pyinfra failed, or could not reach the node).
+    """
+    from binderfix.inventory.kubectl import PYINFRA_ARGS
+
+    # This installation's pyinfra, whether or not its script is on PATH.
+    argv = [sys.executable, "-m", "pyinfra", *PYINFRA_ARGS, "--dry", "--json"]
+    classname = "binderfix.verify.idempotence"
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    # pyinfra's plan lists only the nodes it reached; one it could not reach is named on
+    # its stderr lines (its "[node] ..." prefix), and the run exits non-zero.
+    failed_lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+
+    def said_about(node: str) -> str:
+        return " / ".join(line for line in failed_lines if f"[{node}]" in line)[-1000:]
+
     try:
         plan = json.loads(proc.stdout)["plan"]
     except (ValueError, KeyError, TypeError):
-        click.echo(
-            f"binderfix verify: the dry run did not complete (exit {proc.returncode}):\n"
-            f"{proc.stderr.strip()[-2000:]}\n  command: {shlex.join(argv)}",
-            err=True,
-        )
-        return EXIT_ERROR
-    changes = [(op["name"], host) for op in plan for host in op["hosts_with_change"]]
-    if not changes:
+        last = failed_lines[-1] if failed_lines else "no output"
+        why = f"the dry run did not complete (pyinfra exit {proc.returncode}: {last})"
+        click.echo(f"binderfix verify: {why}\n  command: {shlex.join(argv)}", err=True)
+        return [
+            TestCase(name=node, classname=classname, error=f"{why}\n{said_about(node)}".strip())
+            for node in nodes
+        ]
+    changes: dict[str, list[str]] = {}
+    for op in plan:
+        for host in op["hosts_with_change"]:
+            changes.setdefault(host, []).append(op["name"])
+    cases = []
+    for node in nodes:
+        case = TestCase(name=node, classname=classname)
+        if node in changes:
+            case.failure = "; ".join(f"{name!r} would still change" for name in changes[node])
+            for name in changes[node]:
+                click.echo(f"idempotence: FAILED: {node}: {name!r} would still change")
+        elif proc.returncode and said_about(node):
+            case.error = f"the dry run failed here: {said_about(node)}"
+            click.echo(f"idempotence: ERROR: {node}: {case.error}")
+        cases.append(case)
+    if proc.returncode and not any(c.failure or c.error for c in cases):
+        why = f"the dry run exited {proc.returncode}: {proc.stderr.strip()[-1000:]}"
+        click.echo(f"idempotence: ERROR: {why}", err=True)
+        cases.append(TestCase(name="dry run", classname=classname, error=why))
+    if not any(c.failure or c.error for c in cases):
         click.echo("idempotence: a second run would change nothing")
-        return EXIT_OK
-    for name, host in changes:
-        click.echo(f"idempotence: FAILED: {host}: {name!r} would still change")
-    return EXIT_FOUND
+    return cases

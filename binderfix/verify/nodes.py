@@ -23,7 +23,6 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
     ``kwargs_for(host_data) -> dict`` gives the fact's arguments (``path``, ``_sudo``...).
     """
     from pyinfra.api import Config, Inventory, State
-    from pyinfra.api.connect import connect_all
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.api.facts import get_fact
 
@@ -31,11 +30,16 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
     inventory = Inventory((hosts, {}))
     state = State(inventory, Config(CONNECT_TIMEOUT=10))
     result = NodeFacts()
-    connect_all(state)
-    for host in inventory:
-        if host not in state.activated_hosts or host in state.failed_hosts:
-            how = "through the Kubernetes API" if host.name.startswith("@kubenode/") else "over SSH"
-            result.unreachable[host.name] = f"cannot connect {how}"
+    # Each host is connected here rather than with pyinfra's connect_all, which raises "No
+    # hosts remaining!" when none answers and drops the reason why each one failed: a
+    # check must name every node it could not reach, and why, even when that is all of them.
+    connecting = {host: state.pool.spawn(_connect, host) for host in inventory}
+    for host, greenlet in connecting.items():
+        why = greenlet.get()
+        if why:
+            result.unreachable[host.name] = why
+        else:
+            state.activate_host(host)
     greenlets = {}
     for host in inventory:
         if host.name in result.unreachable:
@@ -47,9 +51,24 @@ def read_fact(hosts: HostList, fact_cls: type, kwargs_for: Any) -> NodeFacts:
     for name, greenlet in greenlets.items():
         try:
             result.facts[name] = greenlet.get()
-        except (PyinfraError, OSError) as exc:
+        except (PyinfraError, OSError) as exc:  # the connection dropped while reading
             result.unreachable[name] = f"reading the node failed: {exc}"
     for host in inventory:
         if host.connected:
             host.disconnect()
     return result
+
+
+def _connect(host: Any) -> str | None:
+    """Connect ``host``; None when connected, else why not, in one line (no secret in it)."""
+    from pyinfra.api.exceptions import PyinfraError
+
+    try:
+        host.connect(show_errors=False, raise_exceptions=True)
+    except (PyinfraError, OSError) as exc:  # "Could not connect (... refused)", a bad key...
+        return str(exc) or f"cannot connect {_route(host)}"
+    return None if host.connected else f"cannot connect {_route(host)}"
+
+
+def _route(host: Any) -> str:
+    return "through the Kubernetes API" if host.name.startswith("@kubenode/") else "over SSH"

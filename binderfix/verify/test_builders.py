@@ -34,8 +34,21 @@ def builder(host, builders: dict[str, dict[str, Any]]) -> dict[str, Any]:  # noq
     return builders[node]
 
 
-def test_socket_path_is_a_socket_or_absent(host, builder: dict[str, Any]) -> None:  # noqa: ANN001
-    path = host.file(builder["socket_path"])
+@pytest.fixture
+def node(host, builder: dict[str, Any]):  # noqa: ANN001, ANN201 (testinfra's host)
+    """The node's shell, reached once in set-up: a node that cannot be reached is then an
+    error of the test ("could not check"), not a failure ("found a problem")."""
+    try:
+        host.run("true")
+    except RuntimeError as exc:  # testinfra's ssh backend: ssh itself failed (exit 255)
+        result = exc.args[0] if exc.args else exc
+        why = (getattr(result, "stderr", "") or str(result)).strip().splitlines()
+        pytest.fail(f"cannot reach {builder['node']} over SSH: {why[-1] if why else 'ssh failed'}")
+    return host
+
+
+def test_socket_path_is_a_socket_or_absent(node, builder: dict[str, Any]) -> None:  # noqa: ANN001
+    path = node.file(builder["socket_path"])
     assert not path.exists or path.is_socket, (
         f"{path.path} is a directory or a file, not a socket" if path.exists else ""
     )
