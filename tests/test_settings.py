@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.model import DEFAULT_SELECTORS
 from binderfix.inventory.settings import VARIABLES, from_env, selector_problem
+from binderfix.kube.model import DEFAULT_SELECTORS
 
 # (variable, bad value, words the message must hold besides the variable's name)
 BAD = [

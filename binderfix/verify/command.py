@@ -260,7 +260,7 @@ def _run_testinfra(builders: list[tuple[str, dict]], settings: Settings) -> list
     why = f"the testinfra suite could not run (pytest exit {proc.returncode})"
     click.echo(f"binderfix verify: {why}", err=True)
     return [
-        TestCase(name=node, classname=f"binderfix.verify.{check}", error=why)
+        TestCase(name=data["node"], classname=f"binderfix.verify.{check}", error=why)
         for check in VERIFY_CHECKS
         for _name, data in builders
     ]
