@@ -2,12 +2,14 @@
 
     pyinfra inventories/kubectl.py deploys/dind.py --dry
 
-Hosts are named after their nodes; groups ``builders`` and ``unhealthy``. Settings come from
+Hosts are named after their nodes (``CLUSTER/NODE`` across clusters); groups ``builders``,
+``unhealthy`` and one per cluster. Settings come from
 environment variables (an inventory takes no arguments): see the README. Without a
 checkout, the same inventory is ``binderfix.inventory.kubectl.groups``.
 """
 
 from binderfix.inventory.kubectl import groups
 
-_groups = groups()  # pyinfra reads the module's lists; a leading _ keeps this one out
-builders, unhealthy = _groups["builders"], _groups["unhealthy"]
+# pyinfra reads the module's lists as groups: builders, unhealthy, and one per cluster when
+# BINDERFIX_CONTEXTS names several (their names are the clusters', hence globals()).
+globals().update(groups())

@@ -9,11 +9,15 @@ with a builder pod) and ``unhealthy`` (those whose builder is not Running and Re
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.settings import Settings, from_env
+from binderfix.inventory.settings import Settings
 from binderfix.kube.model import BuilderPod
+
+if TYPE_CHECKING:
+    from binderfix.inventory.clusters import Member
 
 HostList = list[tuple[str, dict[str, Any]]]
 
@@ -56,9 +60,9 @@ def host_data(
     pod: BuilderPod,
     settings: Settings,
     addresses: dict[str, dict[str, str]],
-    context: str | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """pyinfra host data for the node running ``pod``."""
+    """pyinfra host data for the node running ``pod`` (``cluster``: in a federation run)."""
     data: dict[str, Any] = {
         "node": pod.node,
         "pod_name": pod.name,
@@ -74,7 +78,8 @@ def host_data(
         "force": settings.force,
         "wait_timeout": settings.wait_timeout,
         "selectors": list(settings.selectors),
-        "kube_context": context or settings.context,
+        "kube_context": settings.context,
+        "cluster": cluster or "",
         "binderfix_sudo": settings.use_sudo,
     }
     if settings.connect == "kubenode":
@@ -93,6 +98,8 @@ def host_data(
                 hint="set BINDERFIX_SSH_ADDRESS to another kind, or name",
             )
         data["ssh_hostname"] = address
+    elif cluster:
+        data["ssh_hostname"] = pod.node  # the host's name carries its cluster; SSH wants the node
     for key, value in (
         ("ssh_user", settings.ssh_user),
         ("ssh_key", settings.ssh_key),
@@ -118,13 +125,19 @@ def kubenode_data(node: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-def host_name(node: str, settings: Settings) -> str:
-    """The pyinfra host name: the node's, with the connector's prefix when it is not SSH."""
-    return f"@kubenode/{node}" if settings.connect == "kubenode" else node
+def host_name(node: str, settings: Settings, cluster: str | None = None) -> str:
+    """The pyinfra host name: the node's, after its cluster's name in a federation run
+    (``gke/node-1``: every cluster has its own node-1), with the connector's prefix when it
+    is not SSH."""
+    name = f"{cluster}/{node}" if cluster else node
+    return f"@kubenode/{name}" if settings.connect == "kubenode" else name
 
 
 def build_groups(
-    pods: list[BuilderPod], settings: Settings, addresses: dict[str, dict[str, str]]
+    pods: list[BuilderPod],
+    settings: Settings,
+    addresses: dict[str, dict[str, str]],
+    cluster: str | None = None,
 ) -> tuple[HostList, list[str]]:
     """``(builders, unhealthy)``: one host per node; an unhealthy pod wins over a healthy one."""
     by_node: dict[str, BuilderPod] = {}
@@ -133,16 +146,18 @@ def build_groups(
         if current is None or (current.healthy and not pod.healthy):
             by_node[pod.node] = pod
     builders = [
-        (host_name(node, settings), host_data(pod, settings, addresses))
+        (host_name(node, settings, cluster), host_data(pod, settings, addresses, cluster))
         for node, pod in sorted(by_node.items())
     ]
     unhealthy = [
-        host_name(node, settings) for node, pod in sorted(by_node.items()) if not pod.healthy
+        host_name(node, settings, cluster)
+        for node, pod in sorted(by_node.items())
+        if not pod.healthy
     ]
     return builders, unhealthy
 
 
-def builder_groups(settings: Settings) -> tuple[HostList, list[str]]:
+def builder_groups(settings: Settings, cluster: str | None = None) -> tuple[HostList, list[str]]:
     """``(builders, unhealthy)`` for these settings; finding no builder pod is an error, not
     an empty, healthy cluster (it almost always means the wrong namespace or labels)."""
     pods, addresses = read_builder_pods(settings)
@@ -156,13 +171,46 @@ def builder_groups(settings: Settings) -> tuple[HostList, list[str]]:
             hint="set BINDERFIX_NAMESPACE to the release's namespace, or BINDERFIX_SELECTOR to "
             "your builder pods' labels",
         )
-    return build_groups(pods, settings, addresses)
+    return build_groups(pods, settings, addresses, cluster)
 
 
-def inventory_groups() -> tuple[HostList, list[str]]:
-    """What ``inventories/kubectl.py`` exposes. Exits with a clear message (status 2) on errors."""
+def federation_groups(members: Sequence[Member], federated: bool) -> dict[str, Any]:
+    """Groups ``builders``, ``unhealthy`` and one per cluster (in a federation run), read
+    from every cluster at once. A cluster that cannot be read is named on stderr and stands
+    in the run as one host that cannot connect (``@binderfix-cluster/NAME``), so pyinfra's
+    own results name it and the run ends non-zero while the others are fixed."""
+    from binderfix.inventory.clusters import for_each
+
+    if not federated:
+        builders, unhealthy = builder_groups(members[0].settings)
+        return {"builders": builders, "unhealthy": unhealthy}
+    groups: dict[str, Any] = {"builders": [], "unhealthy": []}
+    for outcome in for_each(members, lambda m: builder_groups(m.settings, m.name)):
+        name = outcome.member.name
+        if outcome.error is not None:
+            said = outcome.error.message + (
+                f" (hint: {outcome.error.hint})" if outcome.error.hint else ""
+            )
+            print(f"binderfix inventory: cluster {name}: error: {said}", file=sys.stderr)
+            stand_in = (f"@binderfix-cluster/{name}", {"binderfix_cluster_error": said})
+            groups["builders"].append(stand_in)
+            groups[name] = [stand_in[0]]
+            continue
+        builders, unhealthy = outcome.value or ([], [])
+        groups["builders"] += builders
+        groups["unhealthy"] += unhealthy
+        groups[name] = [host for host, _data in builders]
+    return groups
+
+
+def inventory_groups() -> dict[str, Any]:
+    """What ``inventories/kubectl.py`` exposes: group name -> hosts, for the clusters that
+    ``BINDERFIX_CONTEXTS`` names (else the one cluster of the environment's settings).
+    Exits with a clear message (status 2) on errors."""
+    from binderfix.inventory.clusters import choose
+
     try:
-        return builder_groups(from_env())
+        return federation_groups(*choose())
     except BinderfixError as exc:
         print(f"binderfix inventory: error: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -22,7 +22,7 @@ PYINFRA_ARGS = (INVENTORY, "binderfix.dind.deploy.remediate_dind")
 
 
 def groups() -> dict[str, HostList | list[str]]:
-    """The builder nodes as pyinfra's inventory function form wants them. Exits 2 with one
-    clear line (no traceback) when the settings or the cluster say no."""
-    builders, unhealthy = inventory_groups()
-    return {"builders": builders, "unhealthy": unhealthy}
+    """The builder nodes as pyinfra's inventory function form wants them: ``builders``,
+    ``unhealthy`` and, across clusters (``BINDERFIX_CONTEXTS``), one group per cluster. Exits
+    2 with one clear line (no traceback) when the settings or the cluster say no."""
+    return inventory_groups()

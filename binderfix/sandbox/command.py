@@ -115,11 +115,26 @@ def down(directory: str) -> None:
 
 
 @sandbox.command()
-@DIR_OPTION
+@click.option(
+    "--dir",
+    "directories",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Where the sandbox keeps its state (default ./sandbox). Repeat it to see several "
+    "sandboxes as one federation (one kubeconfig context and settings-file cluster each).",
+)
 @click.option("--restricted", is_flag=True, help="Use the token limited by up's --rbac manifest.")
-def env(directory: str, restricted: bool) -> None:
-    """Print `export NAME=value` lines pointing kubectl and binderfix at the sandbox."""
-    box = _sandbox(directory)
+def env(directories: tuple[str, ...], restricted: bool) -> None:
+    """Print `export NAME=value` lines pointing kubectl and binderfix at the sandbox(es)."""
+    if len(directories) > 1:
+        from binderfix.sandbox.federation import federation_env
+
+        exports, unsets = federation_env([_sandbox(d) for d in directories])
+        click.echo(f"unset {' '.join(unsets)}")
+        for name, value in exports.items():
+            click.echo(f"export {name}={shlex.quote(value)}")
+        return
+    box = _sandbox(directories[0] if directories else "./sandbox")
     if restricted and not box.restricted_kubeconfig.exists():
         from binderfix.errors import BinderfixError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from binderfix.inventory.hosts import HostList
 from binderfix.inventory.settings import Settings
 
 OK, PROBLEM, ERROR = "ok", "problem", "error"
@@ -56,11 +57,17 @@ class DindSocketCheck:
     description = "builder socket path is absent or a socket, and the builder pod is Ready"
 
     def run(self, settings: Settings) -> list[Finding]:
-        from binderfix.dind.facts import SocketPathState
         from binderfix.inventory.hosts import builder_groups
-        from binderfix.verify.nodes import read_fact
 
         builders, _unhealthy = builder_groups(settings)
+        return self.findings(builders)
+
+    def findings(self, builders: HostList) -> list[Finding]:
+        """Read every node of ``builders`` at once (of one cluster, or of several: a
+        federation's nodes are read in one go) and judge each."""
+        from binderfix.dind.facts import SocketPathState
+        from binderfix.verify.nodes import read_fact
+
         facts = read_fact(
             builders,
             SocketPathState,
@@ -76,6 +83,7 @@ class DindSocketCheck:
                 "ready": data["ready"],
                 "restarts": data["restarts"],
                 "socket_path": data["socket_path"],
+                "cluster": data.get("cluster", ""),
             }
             if node in facts.unreachable:
                 details["error"] = facts.unreachable[node]
