@@ -168,3 +168,29 @@ def test_one_cluster_stopped_the_other_is_checked_and_fixed_in_full(
         assert east.box.socket_state(east.box.load().host("node-1")) == "socket"
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.sandbox
+def test_verify_netcheck_and_spikes_across_the_federation(
+    federation: dict[str, RunningSandbox], tmp_path: Path
+) -> None:
+    for box in federation.values():
+        box.wait_builders()
+    env = federation_env(federation, BINDERFIX_CONTEXTS="all")
+    junit = tmp_path / "verify.xml"
+    verified = run(BINDERFIX, "verify", "--junit", str(junit), env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "== east: nothing to report" in verified.stdout
+    names = sorted(s.get("name") for s in ET.parse(junit).getroot().findall("testsuite"))
+    assert names == ["binderfix verify (east)", "binderfix verify (west)"]
+
+    probed = run(BINDERFIX, "netcheck", "--timeout", "3", "--json", env=env)
+    assert probed.returncode == 0, probed.stdout + probed.stderr
+    assert set(json.loads(probed.stdout)["clusters"]) == {"east", "west"}
+
+    spikes = run(BINDERFIX, "spikes", "--since", "3h", "--json", env=env)
+    assert spikes.returncode == 1, spikes.stderr  # each cluster's ingress carries a spike
+    whole = json.loads(spikes.stdout)["federation"]
+    per = whole["clusters"]
+    assert whole["build_requests"] == sum(c["build_requests"] for c in per.values()) > 0
+    assert abs(sum(c["share"] for c in per.values()) - 1) < 0.01

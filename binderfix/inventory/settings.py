@@ -56,6 +56,8 @@ VARIABLES: dict[str, str] = {
     "pods (default: BINDERFIX_NAMESPACE's, where the privileged builder pods run)",
     "BINDERFIX_NODE_START_TIMEOUT": "kubenode: seconds to wait for a helper pod to run, 1-3600 "
     f"(default {DEFAULT_START_TIMEOUT:.0f})",
+    "BINDERFIX_INTERNET_URL": "netcheck: where 'the internet' is (default the runbook's "
+    "http://google.com/)",
     API_TIMEOUT_VARIABLE: "seconds an API request may take to connect and to answer (default "
     f"{DEFAULT_API_TIMEOUT:.0f}; log streams may pause {LOG_READ_FACTOR}x as long)",
 }

@@ -48,8 +48,21 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
     help=f"Probe from the first running pod with these labels (repeatable; default {DEFAULT_SELECTOR}).",
 )
 @click.option("-c", "--container", help="Container to exec into (default: the pod's default).")
-@click.option("-n", "--namespace", help="Namespace (default: the context's).")
-@click.option("--context", help="kubeconfig context (default: the current one).")
+@click.option(
+    "-n",
+    "--namespace",
+    envvar="BINDERFIX_NAMESPACE",
+    help="Namespace (default: $BINDERFIX_NAMESPACE, else the context's).",
+)
+@click.option(
+    "--context",
+    "contexts",
+    multiple=True,
+    envvar="BINDERFIX_CONTEXT",
+    help="kubeconfig context (default: the current one); repeat it, or --all-contexts, to "
+    "check several clusters at once.",
+)
+@click.option("--all-contexts", is_flag=True, help="Every cluster of the settings file.")
 @click.option(
     "--probe-pod",
     is_flag=True,
@@ -115,7 +128,8 @@ def netcheck(
     selectors: tuple[str, ...],
     container: str | None,
     namespace: str | None,
-    context: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
     probe_pod: bool,
     image: str | None,
     local: bool,
@@ -135,9 +149,14 @@ def netcheck(
     internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
     all at once, each within one timeout whatever the target does.
     """
+    from binderfix.federation import fan_out, federated_members
     from binderfix.netcheck.report import redact
     from binderfix.netcheck.targets import TOKEN_ENV
 
+    members = federated_members(contexts, all_contexts)
+    if members is not None:
+        sys.exit(fan_out("netcheck", members, as_json, junit_file))
+    context = contexts[0] if contexts else None
     plan = Plan(
         pods=pods,
         selectors=selectors or (() if (local or pods) else (DEFAULT_SELECTOR,)),

@@ -25,6 +25,7 @@ SINGLE_CLUSTER = (
     "BINDERFIX_SSH_CONFIG",
     "BINDERFIX_SSH_ADDRESS",
     "BINDERFIX_CONTEXT",
+    "BINDERFIX_INTERNET_URL",
 )
 
 
@@ -70,6 +71,7 @@ def federation_env(boxes: list[Sandbox]) -> tuple[dict[str, str], list[str]]:
             f"ssh_known_hosts = {json.dumps(env['BINDERFIX_SSH_KNOWN_HOSTS'])}\n"
             f"ssh_config = {json.dumps(env['BINDERFIX_SSH_CONFIG'])}\n"
             f"ssh_address = {json.dumps(env['BINDERFIX_SSH_ADDRESS'])}\n"
+            f"internet_url = {json.dumps(env['BINDERFIX_INTERNET_URL'])}\n"
         )
     merged["current-context"] = names[0]
     out = boxes[0].dir / "federation"

@@ -47,8 +47,14 @@ def parse_duration(text: str, option: str) -> int:
 )
 @click.option("-n", "--namespace", help="Their namespace (default: the context's, else default).")
 @click.option(
-    "--context", help="kubeconfig context (default: the current one; KUBECONFIG is read)."
+    "--context",
+    "contexts",
+    multiple=True,
+    envvar="BINDERFIX_CONTEXT",
+    help="kubeconfig context (default: the current one; KUBECONFIG is read); repeat it, or "
+    "--all-contexts, to read several clusters' ingress logs at once.",
 )
+@click.option("--all-contexts", is_flag=True, help="Every cluster of the settings file.")
 @click.option(
     "-c", "--container", help="Container whose log to read (default: the pod's only one)."
 )
@@ -132,7 +138,8 @@ def spikes(
     files: tuple[str, ...],
     selector: str,
     namespace: str | None,
-    context: str | None,
+    contexts: tuple[str, ...],
+    all_contexts: bool,
     container: str | None,
     since: str | None,
     bucket: str,
@@ -160,6 +167,15 @@ def spikes(
     /build request, by repository and by federation member (origin).
     """
     from functools import partial
+
+    from binderfix.federation import fan_out, federated_members
+
+    members = federated_members(contexts, all_contexts)
+    if members is not None:
+        from binderfix.spikes.render import federation_shares
+
+        sys.exit(fan_out("spikes", members, as_json, None, across=federation_shares))
+    context = contexts[0] if contexts else None
 
     from binderfix.spikes.aggregate import Tally
     from binderfix.spikes.detect import find_spikes

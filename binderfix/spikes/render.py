@@ -407,3 +407,30 @@ def html_report(
         y_mid=round(y(peak // 2), 1),
         peak_half=peak // 2,
     )
+
+
+def federation_shares(clusters: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The federation's /build requests in total and each cluster's share, from every
+    cluster's JSON report (``binderfix spikes --context A --context B``), and the same as a
+    table with the spikes each cluster found."""
+    counts = {
+        name: (c.get("report") or {}).get("build_requests", 0) for name, c in clusters.items()
+    }
+    total = sum(counts.values())
+    rows, shares = [], {}
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        report = clusters[name].get("report") or {}
+        share = n / total if total else 0.0
+        shares[name] = {"build_requests": n, "share": round(share, 4)}
+        found = report.get("spikes") or []
+        top = ", ".join((w.get("repositories") or [{}])[0].get("repo", "?") for w in found[:3])
+        rows.append(
+            [name, str(n), f"{100 * share:.1f}%", str(len(found)) + (f" ({top})" if top else "")]
+            if clusters[name].get("report") is not None
+            else [name, "-", "-", "could not read its logs"]
+        )
+    table = render_table(["CLUSTER", "/BUILD REQUESTS", "SHARE", "SPIKES"], rows)
+    return {
+        "build_requests": total,
+        "clusters": shares,
+    }, f"{table}\nfederation: {total} /build requests"

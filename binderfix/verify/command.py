@@ -233,16 +233,24 @@ def _suite(findings: list[Finding]) -> TestSuite:
     type=click.Path(dir_okay=False),
     help="Write the verification results as JUnit XML to FILE.",
 )
-def verify(idempotence: bool, junit_file: str | None) -> None:
+@CONTEXT_OPTION
+@ALL_CONTEXTS_OPTION
+def verify(
+    idempotence: bool, junit_file: str | None, contexts: tuple[str, ...], all_contexts: bool
+) -> None:
     """After a fix: every socket path is a socket or absent and every builder pod Ready.
 
     Runs the package's pytest-testinfra suite (binderfix.verify.test_builders) against the
     builder nodes of the inventory. Exit 0 all passed, 1 something failed, 2 could not run.
     """
+    from binderfix.federation import fan_out, federated_members
     from binderfix.inventory.hosts import builder_groups
     from binderfix.inventory.settings import from_env
 
     check_writable(junit_file, "--junit")  # before the suite runs, not after
+    members = federated_members(contexts, all_contexts)
+    if members is not None:
+        sys.exit(fan_out("verify", members, False, junit_file))
     checks = [f"binderfix.verify.{name}" for name in VERIFY_CHECKS]
     if idempotence:
         checks.append("binderfix.verify.idempotence")
