@@ -7,9 +7,18 @@ a traceback and exit 2; see :mod:`binderfix.report` for the exit codes.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
+
+# `check` reads every node through pyinfra, whose connections are gevent greenlets: they run
+# side by side only over cooperative sockets, so patch first, before anything opens one (as
+# pyinfra's own command does). Other commands keep plain threads and sockets.
+if sys.argv[1:2] == ["check"]:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import os  # noqa: E402
+import signal  # noqa: E402
 
 from binderfix import __version__
 from binderfix.errors import BinderfixError
