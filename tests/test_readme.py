@@ -54,6 +54,10 @@ NOT_RUN = {
     "parsed below, and tests/test_spikes_cli.py runs each option",
     "binderfix netcheck ": "names pods a sandbox lacks; its command lines are parsed below, "
     "and tests/test_netcheck.py runs each option",
+    "BINDERFIX_CONNECT=kubenode pyinfra ": "tests/test_kubenode.py runs each of these against a "
+    "sandbox whose nodes refuse every SSH login",
+    'eval "$(binderfix sandbox env --dir ./east --dir ./west)"': "needs two sandboxes: "
+    "tests/test_federation.py runs the same on two whose node names collide",
 }
 
 
@@ -68,6 +72,8 @@ def _command_lines() -> list[list[str]]:
     for line in lines:
         for part in line.split(" | "):  # `kubectl logs ... | binderfix spikes -`
             words = shlex.split(part, comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words = words[1:]  # `BINDERFIX_CONTEXTS=all binderfix check`: the environment's
             if words and words[0].removeprefix(".venv/bin/") in ("binderfix", "pyinfra"):
                 words[0] = words[0].removeprefix(".venv/bin/")
                 if ">" in words:  # `... > reports-check.json`: the shell's, not the command's
@@ -114,6 +120,8 @@ def test_every_command_line_in_the_readme_parses(monkeypatch: pytest.MonkeyPatch
             pytest.fail(f"README: {shlex.join(words)}: {exc.format_message()}")
         if words[0] == "pyinfra":
             inventory, deploy = words[1], words[2]  # as every README line puts them
+            if inventory.startswith("@"):  # a connector's host (@kubenode/NODE) and an op
+                continue
             assert (REPO / inventory).exists() or inventory_problem(inventory) is None, words
             assert (REPO / deploy).exists() or importlib.util.find_spec(
                 deploy.rpartition(".")[0]
