@@ -14,10 +14,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from binderfix.report import paint, use_colour
+
+if TYPE_CHECKING:
+    from binderfix.sandbox.cluster import Sandbox
 
 
 class Transcript:
@@ -84,6 +88,7 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
         t.env["PYINFRA_PROGRESS"] = "off"
         _wait_for_crashloop(box)
         _runbook(t, exe, box)
+        _federation(t, exe, box, workdir)
     finally:
         if keep:
             t.heading("Keeping the sandbox (--keep)")
@@ -130,6 +135,18 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
     t.heading("A second run changes nothing and deletes no pod")
     t.run([*pyinfra, "-y"], shown=f"{shown} -y")
 
+    t.heading("No SSH to the nodes? The same fix through the Kubernetes API alone")
+    t.say("node-2 breaks again: a directory at the socket path, and its builder pod restarts")
+    _break(box, "node-2")  # type: ignore[arg-type]
+    t.run(["kubectl", "delete", "pod", "-l", "app=binder,component=image-builder",
+           "--field-selector", "spec.nodeName=node-2"])  # fmt: skip
+    _wait_for_crashloop(box)
+    t.env["BINDERFIX_CONNECT"] = "kubenode"
+    t.run([*pyinfra, "-y"], shown=f"BINDERFIX_CONNECT=kubenode {shown} -y")
+    t.say("the helper pods (one per node, privileged, pinned to it) are gone again")
+    t.run(["kubectl", "get", "pod", "-l", "app.kubernetes.io/managed-by=binderfix"])
+    del t.env["BINDERFIX_CONNECT"]
+
     t.heading("Runbook: networking errors. Probe the runbook's targets from the hub pod")
     t.run([exe, "netcheck"], expect=(0,))
     t.say("now stop the binder service and probe again: the matrix names it, exit 1")
@@ -146,6 +163,41 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
         ],
         shown="kubectl --namespace=prod logs -l component=controller | grep '/build' | wc -l",
     )
+
+
+def _federation(t: Transcript, exe: str, box: Sandbox, workdir: Path) -> None:
+    """A second cluster beside the first, both seen as one federation: one check, one fix."""
+    from binderfix.inventory.kubectl import PYINFRA_ARGS
+    from binderfix.sandbox.cluster import Sandbox
+    from binderfix.sandbox.federation import federation_env
+
+    other = Sandbox(workdir / "west")
+    t.heading("The federation: a second cluster, whose nodes have the same names, in one run")
+    t.run([exe, "sandbox", "up", "--dir", str(other.dir), "--nodes", "2", "--broken-nodes", "1",
+           "--wait"])  # fmt: skip
+    single = dict(t.env)
+    try:
+        exports, unsets = federation_env([box, other])
+        t.say(f'eval "$(binderfix sandbox env --dir {box.dir} --dir {other.dir})"')
+        for name in unsets:
+            t.env.pop(name, None)
+        t.env.update(exports)
+        t.env["BINDERFIX_CONTEXTS"] = "all"
+        t.run([exe, "check"], expect=(1,), shown="BINDERFIX_CONTEXTS=all binderfix check")
+        pyinfra = [sys.executable, "-m", "pyinfra", *PYINFRA_ARGS, "-y"]
+        t.run(pyinfra, shown=f"BINDERFIX_CONTEXTS=all {shlex.join(['pyinfra', *PYINFRA_ARGS])} -y")
+        t.run([exe, "check"], expect=(0,), shown="BINDERFIX_CONTEXTS=all binderfix check")
+    finally:
+        t.env = single
+        t.run([exe, "sandbox", "down", "--dir", str(other.dir)])
+
+
+def _break(box: Sandbox, node: str) -> None:
+    """The bug itself, made on the node from this machine (not through binderfix)."""
+    from binderfix.sandbox.cluster import node_exec
+
+    path = "/var/run/dind/docker.sock"
+    node_exec(box.require().host(node).pid, ["sh", "-c", f"rm -rf {path} && mkdir {path}"])
 
 
 def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
