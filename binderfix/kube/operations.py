@@ -9,10 +9,10 @@ that the node's socket path now holds a socket.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pyinfra import host, logger, state
 from pyinfra.api import FunctionCommand, operation
-from pyinfra.api.exceptions import OperationError
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.util import format_text
 from pyinfra.operations.util.files import generate_color_diff
@@ -105,7 +105,7 @@ def _replace(
     context: str | None,
     socket_path: str,
     timeout: float,
-) -> None:
+) -> bool:
     """Delete, wait for the replacement, check the socket. Runs in the host's greenlet."""
     import gevent
     from pyinfra.api.command import StringCommand
@@ -120,14 +120,22 @@ def _replace(
         delete_pod(cluster, pod)
         new = wait_for_replacement(cluster, node, pod, selectors, timeout, sleep=gevent.sleep)
     except BinderfixError as exc:
-        raise OperationError(str(exc)) from None
+        return _fail(host, exc.message + (f" (hint: {exc.hint})" if exc.hint else ""))
     ok, output = host.run_shell_command(
         StringCommand("test", "-S", socket_path), _sudo=bool(host.data.get("binderfix_sudo"))
     )
     if not ok:
-        raise OperationError(f"{new.name} is Ready but {socket_path} on {node} is not a socket")
+        return _fail(host, f"{new.name} is Ready but {socket_path} on {node} is not a socket")
     host.log(
         f"builder pod {pod} replaced by {pod_summary(new)} in {time.monotonic() - started:.1f}s; "
         f"{socket_path} is a socket",
         logger.info,
     )
+    return True
+
+
+def _fail(host: Any, message: str) -> bool:
+    """Fail this host alone, with one line: as the socket step's refusals do. An exception
+    raised in a callback would print pyinfra's "Unexpected error" and a traceback."""
+    host.log_styled(f"Failed: {message}", fg="red", log_func=logger.error)
+    return False

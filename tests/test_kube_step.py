@@ -1,0 +1,34 @@
+"""The kube step fails its own node with one line, never a traceback, and the others go on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PYINFRA, REPO, RunningSandbox, run
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_a_replacement_that_never_gets_ready_fails_that_node_in_one_line(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.wait_builders()
+    # The deploy is pointed at another (absent) path, so node-2's real socket path stays a
+    # directory: its builder pod is deleted and its replacement crash-loops, never Ready.
+    out = run(
+        PYINFRA,
+        "inventories/kubectl.py",
+        "deploys/dind.py",
+        "-y",
+        env={
+            **sandbox.env,
+            "BINDERFIX_SOCKET_PATH": "/var/run/dind/elsewhere.sock",
+            "BINDERFIX_WAIT_TIMEOUT": "1",
+        },
+        cwd=REPO,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "Traceback" not in text and "Unexpected error" not in text
+    assert "[node-2]" in text and "did not become Ready within 1s" in text
+    assert "BINDERFIX_WAIT_TIMEOUT" in text  # the hint comes along
