@@ -122,7 +122,7 @@ def test_status_json_reports_socket_states(shared_sandbox: RunningSandbox) -> No
     )
     info = json.loads(out.stdout)
     states = {n["name"]: n["socket_path"] for n in info["nodes"]}
-    assert states == {"node-1": "socket", "node-2": "directory (0 entries)", "node-3": "socket"}
+    assert states == {"node-1": "socket", "node-2": "directory (empty)", "node-3": "socket"}
 
 
 def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandbox) -> None:

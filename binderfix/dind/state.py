@@ -136,13 +136,6 @@ class Plan:
         """Whether the operation does anything on the host (a refusal fails it)."""
         return bool(self.commands or self.refusal)
 
-    def diff_lines(self) -> list[str]:
-        """The diff, uncoloured: ``- <path>  directory (empty)`` then ``+ <path>  absent ...``."""
-        return [f"- {line}" for line in self.current] + [f"+ {line}" for line in self.desired]
-
-    def diff_text(self) -> str:
-        return "\n".join(self.diff_lines())
-
 
 def parent_escapes(
     state: PathState, path: str, allowed_prefixes: Sequence[str] = DEFAULT_ALLOWED

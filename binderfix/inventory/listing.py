@@ -83,7 +83,7 @@ WIDE_COLUMNS: tuple[str, ...] = (
 # `kubectl get pod` without -o wide: no node.
 NARROW_COLUMNS: tuple[str, ...] = WIDE_COLUMNS[:5]
 # Columns every pod table has; a table without them lists something else.
-POD_COLUMNS: tuple[str, ...] = ("NAME", "READY", "STATUS", "RESTARTS")
+REQUIRED_COLUMNS: tuple[str, ...] = ("NAME", "READY", "STATUS", "RESTARTS")
 TWO_WORD_HEADERS: tuple[str, ...] = ("NOMINATED NODE", "READINESS GATES")
 
 # The phases a pod can have, which STATUS shows as they are.
@@ -290,7 +290,7 @@ def _from_text(text: str, namespace: str | None) -> list[BuilderPod]:
         if not line.strip() or _NOTICE.match(line):
             continue
         if is_header(line):
-            skipping = bool(last_row[0]) and not set(POD_COLUMNS) <= set(line.split())
+            skipping = bool(last_row[0]) and not set(REQUIRED_COLUMNS) <= set(line.split())
         if skipping:
             continue
         if _KUBECTL_ERROR.match(line) or _NO_RESOURCES.match(line):
@@ -378,7 +378,7 @@ def header_columns(line: str, number: int) -> list[tuple[str, int]]:
         columns.append((f"{name} {count}" if count > 1 else name, words[i][1]))
         i += width
     names = [name for name, _ in columns]
-    missing = [name for name in POD_COLUMNS if name not in names]
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise BinderfixError(
             f"line {number}: a table of something other than pods (columns "

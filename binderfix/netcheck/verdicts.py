@@ -17,20 +17,6 @@ from binderfix.netcheck import probe
 from binderfix.netcheck.targets import TOKEN_ENV, Target
 from binderfix.report import EXIT_ERROR, EXIT_FOUND, EXIT_OK
 
-VERDICTS = (
-    "ok",
-    "dns",
-    "refused",
-    "timeout",
-    "tls",
-    "http-status",
-    "redirect-loop",
-    "no-token",
-    "token-rejected",
-    "mismatch",
-    "error",
-)
-
 # What to do about a verdict whose cause is not on the network path.
 HINTS = {
     "no-token": f"probe from a pod that holds {TOKEN_ENV} (the hub's, the proxy's), "

@@ -1,7 +1,8 @@
 """A local BinderHub cluster of real parts, for trying binderfix and for its tests.
 
-- Nodes (:mod:`.nodes`): each a Linux network, mount and UTS namespace with its own
-  ``/run`` (so its own ``/var/run``), hostname and sshd, reachable over real SSH.
+- Nodes (:mod:`.cluster`, :mod:`.netns`, :mod:`.nodeinit`): each a Linux network, mount
+  and UTS namespace with its own ``/run`` (so its own ``/var/run``), hostname and sshd,
+  reachable over real SSH.
 - The Kubernetes API (:mod:`.apiserver`): kmock's KubernetesEmulator, taught label and
   field selectors, server-side tables, pod logs and exec, so the real kubectl works.
 - The builder DaemonSet (:mod:`.kubelet`): a stand-in docker daemon per node that binds
@@ -9,6 +10,9 @@
   under a new name when its pod is deleted.
 - Control-plane pods (:mod:`.services`): hub, proxy and binder as real HTTP servers in
   their own network namespaces, plus a stand-in for "the internet".
+- Pods clients create: netcheck's probe pods, and pods pinned to a node with the node's
+  ``/`` mounted (:mod:`.podroot`), after PodSecurity admission (:mod:`.admission`).
+- Several sandboxes as one federation (:mod:`.federation`).
 
 :mod:`.cluster` ties them together (up, down, status); :mod:`.command` is the CLI.
 """

@@ -701,9 +701,17 @@ current-context: binderfix-sandbox
         ]
 
     def socket_state(self, host: Host) -> str:
-        """What the node holds at the socket path: socket, directory (n entries), file, absent."""
-        proc = node_exec(host.pid, ["sh", "-c", _PATH_STATE_SH, "-", NODE_SOCKET_PATH], check=False)
-        return proc.stdout.strip() or f"unknown ({proc.stderr.strip()})"
+        """What the node holds at the socket path, in the words of binderfix's own fact
+        (``socket``, ``absent``, ``directory (empty)``, ...), read from the machine."""
+        from binderfix.dind.facts import SocketPathState
+
+        fact = SocketPathState()
+        script = fact.command(SOCKET_PATH)
+        proc = node_exec(host.pid, ["sh", "-c", script], check=False)
+        if proc.returncode != 0 and not proc.stdout:
+            return f"unknown ({proc.stderr.strip()})"
+        state = fact.process(proc.stdout.splitlines())
+        return "absent" if state is None else state.describe()
 
     def set_proxy_token(self, token: str | None) -> None:
         """Make the proxy API expect another token than the hub holds (None: the right one)."""
@@ -715,15 +723,6 @@ current-context: binderfix-sandbox
         """Stop a control-plane pod's server (to see what netcheck says of a dead service)."""
         host = self.require().host(role)
         netns.stop_pids([host.pid], self.marker)
-
-
-_PATH_STATE_SH = r"""p=$1
-if [ -S "$p" ]; then echo socket
-elif [ -L "$p" ]; then echo symlink
-elif [ -d "$p" ]; then n=$(ls -A "$p" | wc -l); echo "directory ($n entries)"
-elif [ -f "$p" ]; then echo file
-elif [ -e "$p" ]; then echo other
-else echo absent; fi"""
 
 
 def node_exec(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from binderfix.dind.state import PathState
 from binderfix.inventory.hosts import HostList
 from binderfix.inventory.settings import Settings
 
@@ -35,19 +36,13 @@ class Check(Protocol):
     def run(self, settings: Settings) -> list[Finding]: ...
 
 
-def describe_path(state: Any) -> str:
-    """`socket`, `absent`, `directory (2 entries: a, b)`: a path state in a few words."""
+def describe_path(state: PathState | None) -> str:
+    """`socket`, `absent`, `directory holding 2 entries: a, b`: the fact's own words."""
     if state is None:
         return "absent"
-    kind = state.kind
-    if kind == "directory":
-        entries = list(getattr(state, "entries", []) or [])
-        count = getattr(state, "entry_count", None) or len(entries)
-        if not count:
-            return "directory (empty)"
-        shown = ", ".join(entries[:3]) + (", ..." if count > 3 else "")
-        return f"directory ({count} entries: {shown})"
-    return kind
+    if state.kind == "directory" and state.entry_count:
+        return f"{state.describe()}: {state.listing()}"
+    return state.describe()
 
 
 class DindSocketCheck:
