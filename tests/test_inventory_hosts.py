@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from binderfix.errors import BinderfixError
-from binderfix.inventory.hosts import build_groups
+from binderfix.inventory.hosts import build_groups, host_data
 from binderfix.inventory.settings import DEFAULT_SELECTORS, from_env
 from binderfix.kube.model import BuilderPod, from_pod_object
+from tests.conftest import REPO
 
 
 def pod(node: str, name: str, healthy: bool = True, **kw) -> BuilderPod:
@@ -115,3 +118,12 @@ def test_pod_object_from_the_api() -> None:
         "dind",
     )
     assert p.release == "prod" and p.default_socket_path() == "/var/run/dind/docker.sock"
+
+
+def test_host_data_holds_every_documented_key_and_no_undocumented_one() -> None:
+    from binderfix.inventory.hosts import HOST_DATA
+
+    pod = from_pod_object(json.loads((REPO / "tests/data/listings/pod.json").read_text()))
+    data = host_data(pod, from_env({}), {})
+    assert set(HOST_DATA) <= set(data)
+    assert {k for k in data if k not in HOST_DATA} <= {"ssh_user", "ssh_key", "ssh_port"}

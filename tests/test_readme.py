@@ -161,3 +161,15 @@ def test_the_sandbox_and_deploy_examples_run(tmp_path: Path) -> None:
     assert "Ready: readme_snippet.py" in said
     for bad in ("sudo: command not found", "EOFError", "Traceback", "No hosts remaining"):
         assert bad not in said
+
+
+def test_the_host_data_is_typed_documented_and_listed_in_the_readme() -> None:
+    from typing import get_type_hints
+
+    from binderfix.inventory.hosts import HOST_DATA, BuilderHostData
+
+    keys = list(get_type_hints(BuilderHostData))
+    assert keys == list(HOST_DATA), "every key of BuilderHostData is described in HOST_DATA"
+    listed = README[README.index("Host data (") :]
+    listed = listed[: listed.index("route's own keys")]
+    assert re.findall(r"`(\w+)`", listed)[1:] == keys  # after `BuilderHostData` itself

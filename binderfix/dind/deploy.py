@@ -9,12 +9,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from pyinfra import host
 from pyinfra.api import deploy
 
 from binderfix.dind.operations import planned_refusal, socket_path
 from binderfix.invocation import refuse_unknown_inventory
 from binderfix.kube.operations import builder_pod
+
+if TYPE_CHECKING:  # the inventory documents the host data; the deploy only reads it
+    from binderfix.inventory.hosts import BuilderHostData
 
 refuse_unknown_inventory()  # a mistyped inventory module would run on no host, exit 0
 
@@ -28,25 +33,25 @@ def remediate_dind() -> None:
     Reads the host data that ``inventories/kubectl.py`` provides (``socket_path``,
     ``pod_name``, ``healthy``, ...).
     """
-    data = host.data
+    data = cast("BuilderHostData", host.data.dict())
     fixed = socket_path(
-        name=f"{data.socket_path} is absent or a socket",
-        path=data.socket_path,
-        force=data.force,
-        _sudo=data.binderfix_sudo,
+        name=f"{data['socket_path']} is absent or a socket",
+        path=data["socket_path"],
+        force=data["force"],
+        _sudo=data["binderfix_sudo"],
     )
     builder_pod(
         name="builder pod replaced if the node changed or the pod is unhealthy",
-        pod=data.pod_name,
-        node=data.node,
-        namespace=data.namespace,
-        status=data.status,
-        restarts=data.restarts,
-        healthy=data.healthy,
+        pod=data["pod_name"],
+        node=data["node"],
+        namespace=data["namespace"],
+        status=data["status"],
+        restarts=data["restarts"],
+        healthy=data["healthy"],
         node_changed=fixed,
-        node_refused=bool(planned_refusal(data.socket_path)),
-        socket_path=data.socket_path,
-        selectors=tuple(data.selectors),
-        context=data.kube_context,
-        timeout=data.wait_timeout,
+        node_refused=bool(planned_refusal(data["socket_path"])),
+        socket_path=data["socket_path"],
+        selectors=tuple(data["selectors"]),
+        context=data["kube_context"],
+        timeout=data["wait_timeout"],
     )

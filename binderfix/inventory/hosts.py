@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from binderfix.errors import BinderfixError
 from binderfix.inventory.settings import Settings
@@ -56,14 +56,60 @@ def _read(path: str) -> str:
         ) from None
 
 
+class BuilderHostData(TypedDict):
+    """The host data of a builder node, as the deploy, ``check`` and ``verify`` read it (plus
+    pyinfra's own ``ssh_*`` keys, or the ``kubenode_*`` keys of the @kubenode connector).
+    Each key is described in :data:`HOST_DATA`."""
+
+    node: str
+    pod_name: str
+    namespace: str
+    phase: str
+    reason: str
+    status: str
+    ready: bool
+    restarts: int
+    healthy: bool
+    builder_kind: str
+    socket_path: str
+    force: bool
+    wait_timeout: float
+    selectors: list[str]
+    kube_context: str | None
+    cluster: str
+    binderfix_sudo: bool
+
+
+HOST_DATA: dict[str, str] = {
+    "node": "the node's name (the host's name, unless a prefix or cluster is added)",
+    "pod_name": "its builder pod (prod-dind-rp7z8)",
+    "namespace": "the builder pod's namespace",
+    "phase": "the pod's phase (Pending, Running, ...)",
+    "reason": "the first container's waiting or terminated reason, if any",
+    "status": "kubectl's STATUS column: the reason, else the phase",
+    "ready": "whether the pod is Ready",
+    "restarts": "the pod's container restarts",
+    "healthy": "Running and Ready: the builder accepts builds",
+    "builder_kind": "dind, pink or docker-api",
+    "socket_path": "the socket path on the node (BINDERFIX_SOCKET_PATH, else the kind's)",
+    "force": "remove a non-empty directory (BINDERFIX_FORCE)",
+    "wait_timeout": "seconds the kube step waits for the replacement pod",
+    "selectors": "the label selectors that find builder pods",
+    "kube_context": "the kubeconfig context of its cluster",
+    "cluster": "its cluster's name in a federation run, else empty",
+    "binderfix_sudo": "whether node commands run with sudo",
+}
+
+
 def host_data(
     pod: BuilderPod,
     settings: Settings,
     addresses: dict[str, dict[str, str]],
     cluster: str | None = None,
 ) -> dict[str, Any]:
-    """pyinfra host data for the node running ``pod`` (``cluster``: in a federation run)."""
-    data: dict[str, Any] = {
+    """pyinfra host data for the node running ``pod`` (``cluster``: in a federation run):
+    a :class:`BuilderHostData` and the keys of the route to the node."""
+    data: BuilderHostData = {
         "node": pod.node,
         "pod_name": pod.name,
         "namespace": pod.namespace,
@@ -82,6 +128,7 @@ def host_data(
         "cluster": cluster or "",
         "binderfix_sudo": settings.use_sudo,
     }
+    route: dict[str, Any] = {}
     if settings.connect == "kubenode":
         return {**data, **kubenode_data(pod.node, settings)}
     if settings.ssh_address != "name":
@@ -97,9 +144,9 @@ def host_data(
                 f"node {pod.node} has no {settings.ssh_address} address",
                 hint="set BINDERFIX_SSH_ADDRESS to another kind, or name",
             )
-        data["ssh_hostname"] = address
+        route["ssh_hostname"] = address
     elif cluster:
-        data["ssh_hostname"] = pod.node  # the host's name carries its cluster; SSH wants the node
+        route["ssh_hostname"] = pod.node  # the host's name carries its cluster; SSH wants the node
     for key, value in (
         ("ssh_user", settings.ssh_user),
         ("ssh_key", settings.ssh_key),
@@ -108,10 +155,10 @@ def host_data(
         ("ssh_config_file", settings.ssh_config),
     ):
         if value is not None:
-            data[key] = value
+            route[key] = value
     if settings.ssh_known_hosts:
-        data["ssh_strict_host_key_checking"] = "yes"
-    return data
+        route["ssh_strict_host_key_checking"] = "yes"
+    return {**data, **route}
 
 
 def kubenode_data(node: str, settings: Settings) -> dict[str, Any]:
