@@ -9,40 +9,14 @@ the nodes' state before and after over real SSH.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra
 
-from tests.conftest import PYINFRA, REPO, RunningSandbox, run
+from tests.conftest import PYINFRA, RunningSandbox, run
+from tests.helpers import SOCKET, names, node, pyinfra
 
 pytestmark = pytest.mark.sandbox
-
-SOCKET = "/var/run/dind/docker.sock"
-
-
-def pyinfra(
-    box: RunningSandbox, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`pyinfra inventories/kubectl.py deploys/dind.py ARGS`, from the repository, as documented."""
-    return run(
-        PYINFRA,
-        "inventories/kubectl.py",
-        "deploys/dind.py",
-        *args,
-        env={**box.env, **(env or {})},
-        cwd=REPO,
-    )
-
-
-def node(box: RunningSandbox, name: str) -> testinfra.host.Host:
-    """A testinfra host for a sandbox node, over the same SSH a user would use."""
-    return testinfra.get_host(f"ssh://{name}", ssh_config=str(box.box.ssh_config))
-
-
-def names(box: RunningSandbox) -> dict[str, str]:
-    return {n: p.name for n, p in box.builder_pods().items()}
 
 
 def test_dry_run_shows_the_diff_and_changes_nothing(sandbox: RunningSandbox) -> None:

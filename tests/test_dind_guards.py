@@ -21,7 +21,7 @@ import pytest
 from binderfix.dind.facts import SocketPathState
 from binderfix.dind.state import plan
 from tests.conftest import BINDERFIX, RunningSandbox, run, start_sandbox
-from tests.test_dind_deploy import SOCKET, names, node, pyinfra
+from tests.helpers import SOCKET, names, node, pyinfra
 
 pytestmark = pytest.mark.sandbox
 

@@ -4,7 +4,6 @@ file, and bad input is summarised, never a traceback."""
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import json
 import subprocess
@@ -14,35 +13,7 @@ import pytest
 
 from binderfix.spikes import synth
 from tests.conftest import BINDERFIX, run
-
-START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-
-def write_log(
-    path: Path, fmt: str, seed: int = 0, burst: synth.Burst | None = synth.BURST, **kw
-) -> Path:
-    path.write_text(
-        "\n".join(synth.generate(fmt, start=START, burst=burst, seed=seed, **kw)) + "\n"
-    )
-    return path
-
-
-def runbook(path: Path, word: str | None = None) -> int:
-    """The runbook's count: `grep '/build' | grep WORD | wc -l`, by the real grep."""
-    pipeline = 'grep "/build" "$1"' + (' | grep "$2"' if word else "") + " | wc -l"
-    out = subprocess.run(
-        ["sh", "-c", pipeline, "sh", str(path), word or ""],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(out.stdout)
-
-
-def spikes_json(*args: str, input: str | None = None) -> tuple[int, dict]:
-    out = run(BINDERFIX, "spikes", *args, "--json", input=input)
-    assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout) if out.stdout else {}
+from tests.helpers import START, runbook, spikes_json, write_log
 
 
 @pytest.mark.parametrize("fmt", synth.FORMATS)

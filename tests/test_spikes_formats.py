@@ -16,8 +16,7 @@ from binderfix.spikes.aggregate import BINDERHUB_NOTE, Tally
 from binderfix.spikes.formats import parse_line
 from binderfix.spikes.grep import Grep
 from tests.conftest import BINDERFIX, run
-from tests.test_spikes_cli import START, runbook, spikes_json, write_log
-from tests.test_spikes_parsing import _summary
+from tests.helpers import START, counts_summary, runbook, spikes_json, write_log
 
 # A line as Traefik v3 writes it with accessLog.format=json (keys sorted, Go's encoder),
 # the fields named in Traefik's access-log documentation.
@@ -181,7 +180,7 @@ def test_wrapped_logs_count_as_unwrapped_however_they_are_cut(
         tally.feed(wrapped[last:cut])
         last = cut
     tally.feed(wrapped[last:])
-    assert _summary(tally.close()) == _summary(expected.close())
+    assert counts_summary(tally.close()) == counts_summary(expected.close())
 
 
 def test_a_big_node_log_is_cut_for_the_cores_between_lines_not_records(
@@ -200,4 +199,4 @@ def test_a_big_node_log_is_cut_for_the_cores_between_lines_not_records(
     split = sources._tally_in_parallel(str(log), Tally)
     expected = Tally()
     expected.feed(("\n".join(lines) + "\n").encode())
-    assert split is not None and _summary(split) == _summary(expected.close())
+    assert split is not None and counts_summary(split) == counts_summary(expected.close())

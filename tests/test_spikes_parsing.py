@@ -15,6 +15,7 @@ from binderfix.spikes import synth
 from binderfix.spikes.aggregate import Counts, Tally
 from binderfix.spikes.formats import minute_epoch, minute_of, parse_line
 from binderfix.spikes.grep import Grep
+from tests.helpers import counts_summary
 
 # Real lines: the 2018 one is quoted in the field notes; the others follow each format's
 # documented layout (ingress-nginx's default log-format-upstream, Traefik's CLF, and
@@ -132,22 +133,6 @@ def _tally(data: bytes, cuts: list[int], bucket: int = 60, word: str | None = No
     return tally.close()
 
 
-def _summary(c: Counts) -> tuple:
-    return (
-        c.lines,
-        c.build_lines,
-        c.build_requests,
-        c.grep_lines,
-        dict(c.skipped),
-        dict(c.repos),
-        dict(c.buckets),
-        dict(c.statuses),
-        dict(c.clients),
-        dict(c.grep_repos),
-        dict(c.grep_other),
-    )
-
-
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.sampled_from(_GOOD + _JUNK) | st.binary(max_size=120), max_size=60),
@@ -160,9 +145,9 @@ def test_counts_do_not_depend_on_how_the_log_is_cut(
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
     whole = _tally(data, [], bucket, "a")
-    assert _summary(_tally(data, [c % (len(data) + 1) for c in cuts], bucket, "a")) == _summary(
-        whole
-    )
+    assert counts_summary(
+        _tally(data, [c % (len(data) + 1) for c in cuts], bucket, "a")
+    ) == counts_summary(whole)
     expected_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     split = data.split(b"\n")[:expected_lines]
     assert whole.lines == expected_lines
@@ -210,7 +195,7 @@ def test_the_fast_path_counts_what_reading_line_by_line_counts(
         fast.feed(data)
     slow.feed(data)
     a, b = fast.close(), slow.close()
-    assert _summary(a) == _summary(b)
+    assert counts_summary(a) == counts_summary(b)
     assert sum(a.formats.values()) == a.build_requests
 
 

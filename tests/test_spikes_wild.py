@@ -14,7 +14,7 @@ import pytest
 
 from binderfix.spikes import synth
 from tests.conftest import BINDERFIX, run
-from tests.test_spikes_cli import START, spikes_json, write_log
+from tests.helpers import START, spikes_json, write_log
 
 LIMIT = 512 << 20  # address space for the CLI: some ten times what it needs for these logs
 
