@@ -95,8 +95,9 @@ def rbac(namespace: str) -> None:
 
 
 def _register() -> None:
-    # Imported here so that `binderfix --help` stays fast and a broken optional extra
-    # (the sandbox's kmock) does not take the other commands down with it.
+    # Each command module holds only its click command and imports what it drives inside
+    # it, so registering them all stays cheap: `binderfix --help` loads no kubernetes client,
+    # pyinfra or kmock (a missing sandbox extra fails `binderfix sandbox` alone).
     from binderfix.netcheck.command import netcheck
     from binderfix.sandbox.command import sandbox
     from binderfix.spikes.command import spikes

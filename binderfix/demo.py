@@ -107,10 +107,10 @@ def run_demo(directory: str | None = None, keep: bool = False) -> int:
     return 0
 
 
-def _runbook(t: Transcript, exe: str, box: object) -> None:
+def _runbook(t: Transcript, exe: str, box: Sandbox) -> None:
     t.heading("Runbook step 1: which node has the crashing dind pod?")
     t.run(["kubectl", "--namespace=prod", "get", "pod", "-o", "wide"])
-    t.run([exe, "sandbox", "status", "--dir", str(box.dir)])  # type: ignore[attr-defined]
+    t.run([exe, "sandbox", "status", "--dir", str(box.dir)])
 
     t.heading("binderfix: the dry run shows, per node, what would change (nothing is touched)")
     from binderfix.inventory.kubectl import PYINFRA_ARGS
@@ -137,7 +137,7 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
 
     t.heading("No SSH to the nodes? The same fix through the Kubernetes API alone")
     t.say("node-2 breaks again: a directory at the socket path, and its builder pod restarts")
-    _break(box, "node-2")  # type: ignore[arg-type]
+    _break(box, "node-2")
     t.run(["kubectl", "delete", "pod", "-l", "app=binder,component=image-builder",
            "--field-selector", "spec.nodeName=node-2"])  # fmt: skip
     _wait_for_crashloop(box)
@@ -150,7 +150,7 @@ def _runbook(t: Transcript, exe: str, box: object) -> None:
     t.heading("Runbook: networking errors. Probe the runbook's targets from the hub pod")
     t.run([exe, "netcheck"], expect=(0,))
     t.say("now stop the binder service and probe again: the matrix names it, exit 1")
-    box.stop_service("binder")  # type: ignore[attr-defined]
+    box.stop_service("binder")
     t.run([exe, "netcheck"], expect=(1,))
 
     t.heading("Runbook: spikes to the /build API in the ingress controller's logs")
@@ -200,7 +200,7 @@ def _break(box: Sandbox, node: str) -> None:
     node_exec(box.require().host(node).pid, ["sh", "-c", f"rm -rf {path} && mkdir {path}"])
 
 
-def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
+def _wait_for_crashloop(box: Sandbox, timeout: float = 20) -> None:
     """Let the broken node's builder show CrashLoopBackOff before the operator looks."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -209,7 +209,7 @@ def _wait_for_crashloop(box: object, timeout: float = 20) -> None:
             env={**os.environ, **box.env()},
             capture_output=True,
             text=True,
-        )  # type: ignore[attr-defined]
+        )
         if "CrashLoopBackOff" in info.stdout and info.stdout.count("Running") >= 2:
             return
         time.sleep(0.3)

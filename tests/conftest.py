@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from binderfix.kube.model import BuilderPod
+
 BIN = Path(sys.executable).parent
 BINDERFIX = str(BIN / "binderfix")
 KUBECTL = (
@@ -82,7 +84,7 @@ class RunningSandbox:
     def ssh(self, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
         return run(BINDERFIX, "sandbox", "ssh", "--dir", str(self.dir), node, "--", *argv)
 
-    def builder_pods(self) -> dict[str, dict]:
+    def builder_pods(self) -> dict[str, BuilderPod]:
         """node -> builder pod, as the kubernetes client reads them."""
         from binderfix.kube.builders import list_builder_pods
         from binderfix.kube.client import connect
@@ -91,7 +93,7 @@ class RunningSandbox:
         pods = list_builder_pods(cluster, ("app=binder,component=image-builder", "component=dind"))
         return {p.node: p for p in pods}
 
-    def wait_builders(self, timeout: float = 30) -> dict[str, dict]:
+    def wait_builders(self, timeout: float = 30) -> dict[str, BuilderPod]:
         """Wait until every healthy node's builder is Ready and every broken one crash-loops."""
         import time
 
