@@ -32,3 +32,33 @@ def test_a_replacement_that_never_gets_ready_fails_that_node_in_one_line(
     assert "Traceback" not in text and "Unexpected error" not in text
     assert "[node-2]" in text and "did not become Ready within 1s" in text
     assert "BINDERFIX_WAIT_TIMEOUT" in text  # the hint comes along
+
+
+def test_the_api_killed_while_the_deploy_deletes_a_pod_is_one_line_naming_the_node(
+    sandbox: RunningSandbox,
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    sandbox.wait_builders()
+    proc = subprocess.Popen(
+        [PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y"],
+        env={**sandbox.env, "BINDERFIX_API_TIMEOUT": "2"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # kill the API once the kube step starts, not after a delay
+        seen.append(line)
+        if "Starting operation" in line and "builder pod" in line:
+            os.kill(sandbox.box.load().apiserver_pid, signal.SIGKILL)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    text = "".join(seen) + rest
+    assert proc.returncode != 0
+    assert "Traceback" not in text and "Unexpected error" not in text
+    assert "[node-2]" in text and "Kubernetes API" in text
