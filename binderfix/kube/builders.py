@@ -76,7 +76,10 @@ def wait_for_replacement(
     selectors = tuple(selectors)
     last: BuilderPod | None = None
     while True:
-        for pod in list_builder_pods(cluster, selectors, node=node):
+        found = list_builder_pods(cluster, selectors, node=node)
+        if found:  # the replacement has its predecessor's labels: ask only what finds them
+            selectors = tuple(s for s in selectors if _matches(s, found[0].labels)) or selectors
+        for pod in found:
             if pod.node == node and pod.name != old_name:
                 last = pod
                 if pod.healthy:
@@ -92,6 +95,12 @@ def wait_for_replacement(
                 hint="kubectl describe pod on that node; raise BINDERFIX_WAIT_TIMEOUT if it is slow",
             )
         sleep(interval)
+
+
+def _matches(selector: str, labels: dict[str, str]) -> bool:
+    """Does an equality-based selector (``a=b,c=d``, as the builder selectors are) match?"""
+    pairs = [term.split("=", 1) for term in selector.split(",") if "=" in term]
+    return all(labels.get(k.strip()) == v.strip() for k, v in pairs)
 
 
 def pod_summary(pod: BuilderPod) -> str:
