@@ -22,11 +22,39 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
+
 from binderfix.inventory.clusters import CONFIG_VARIABLE, CONTEXTS_VARIABLE, Member, for_each
 from binderfix.report import EXIT_ERROR, EXIT_FOUND, EXIT_OK, write_text
 
 # How each command's own output says what it found, for the one-line summary.
 SUMMARY = {EXIT_OK: "nothing to report", EXIT_FOUND: "found something", EXIT_ERROR: "could not run"}
+
+
+def cluster_options(envvar: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """``--context NAME`` (repeatable) and ``--all-contexts``, for every command.
+
+    ``envvar``: where a command that also takes one kubeconfig context (netcheck, spikes)
+    reads it from, as a per-cluster run of :func:`fan_out` hands it over."""
+
+    def decorate(command: Callable[..., Any]) -> Any:
+        command = click.option(
+            "--all-contexts",
+            is_flag=True,
+            help="Every cluster of the settings file (else every kubeconfig context).",
+        )(command)
+        return click.option(
+            "--context",
+            "contexts",
+            multiple=True,
+            metavar="NAME",
+            envvar=envvar,
+            help="A cluster to work on: a kubeconfig context or a settings-file cluster. "
+            "Repeat it to work on several at once (default: BINDERFIX_CONTEXTS, else the "
+            "current context).",
+        )(command)
+
+    return decorate
 
 
 def federated_members(contexts: Sequence[str], all_contexts: bool) -> list[Member] | None:

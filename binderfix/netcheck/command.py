@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from binderfix.errors import BinderfixError
+from binderfix.federation import cluster_options
 from binderfix.report import dump_json, junit_xml, use_colour, write_text
 
 if TYPE_CHECKING:
@@ -54,15 +55,7 @@ Exit status: 0 every target as expected, 1 some target is not, 2 the check could
     envvar="BINDERFIX_NAMESPACE",
     help="Namespace (default: $BINDERFIX_NAMESPACE, else the context's).",
 )
-@click.option(
-    "--context",
-    "contexts",
-    multiple=True,
-    envvar="BINDERFIX_CONTEXT",
-    help="kubeconfig context (default: the current one); repeat it, or --all-contexts, to "
-    "check several clusters at once.",
-)
-@click.option("--all-contexts", is_flag=True, help="Every cluster of the settings file.")
+@cluster_options(envvar="BINDERFIX_CONTEXT")
 @click.option(
     "--probe-pod",
     is_flag=True,

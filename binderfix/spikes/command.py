@@ -9,6 +9,7 @@ import sys
 import click
 
 from binderfix.errors import BinderfixError
+from binderfix.federation import cluster_options
 from binderfix.report import EXIT_ERROR, EXIT_FOUND, EXIT_OK, dump_json, use_colour, write_text
 from binderfix.spikes.detect import Rule
 
@@ -46,15 +47,7 @@ def parse_duration(text: str, option: str) -> int:
     "Traefik: app.kubernetes.io/name=traefik).",
 )
 @click.option("-n", "--namespace", help="Their namespace (default: the context's, else default).")
-@click.option(
-    "--context",
-    "contexts",
-    multiple=True,
-    envvar="BINDERFIX_CONTEXT",
-    help="kubeconfig context (default: the current one; KUBECONFIG is read); repeat it, or "
-    "--all-contexts, to read several clusters' ingress logs at once.",
-)
-@click.option("--all-contexts", is_flag=True, help="Every cluster of the settings file.")
+@cluster_options(envvar="BINDERFIX_CONTEXT")
 @click.option(
     "-c", "--container", help="Container whose log to read (default: the pod's only one)."
 )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 
 from binderfix.errors import BinderfixError
+from binderfix.federation import cluster_options
 from binderfix.report import (
     EXIT_ERROR,
     EXIT_FOUND,
@@ -40,20 +41,6 @@ if TYPE_CHECKING:
     from binderfix.inventory.clusters import Member
     from binderfix.inventory.settings import Settings
 
-CONTEXT_OPTION = click.option(
-    "--context",
-    "contexts",
-    multiple=True,
-    metavar="NAME",
-    help="A cluster to work on (a kubeconfig context or a settings-file cluster); repeatable. "
-    "Default: BINDERFIX_CONTEXTS, else the current context.",
-)
-ALL_CONTEXTS_OPTION = click.option(
-    "--all-contexts",
-    is_flag=True,
-    help="Every cluster of the settings file (else every kubeconfig context).",
-)
-
 
 @click.command()
 @click.option(
@@ -70,8 +57,7 @@ ALL_CONTEXTS_OPTION = click.option(
     type=click.Path(dir_okay=False),
     help="Write findings as JUnit XML to FILE.",
 )
-@CONTEXT_OPTION
-@ALL_CONTEXTS_OPTION
+@cluster_options()
 def check(
     only: tuple[str, ...],
     as_json: bool,
@@ -233,8 +219,7 @@ def _suite(findings: list[Finding]) -> TestSuite:
     type=click.Path(dir_okay=False),
     help="Write the verification results as JUnit XML to FILE.",
 )
-@CONTEXT_OPTION
-@ALL_CONTEXTS_OPTION
+@cluster_options()
 def verify(
     idempotence: bool, junit_file: str | None, contexts: tuple[str, ...], all_contexts: bool
 ) -> None:
