@@ -347,3 +347,15 @@ def test_names_are_shown_on_one_line_and_never_as_options() -> None:
     )
     assert f"{P}/a\\nb" in plan(full, P).current
     assert all("\n" not in line for line in plan(full, P).current + plan(full, P).desired)
+
+
+def test_on_a_chart_whose_init_container_cleans_an_empty_directory_is_left_to_it() -> None:
+    from binderfix.dind.state import INIT_CLEANS_TEXT
+
+    todo = plan(at("directory"), P, init_cleans=True)
+    assert not todo.commands and not todo.refusal and not todo.changes
+    assert todo.desired == (f"{P}  {INIT_CLEANS_TEXT}",)
+    # The init container's rmdir fails on a non-empty directory: the guards are still needed.
+    full = at("directory", entries=("keep.txt",), entry_count=1)
+    assert plan(full, P, init_cleans=True).refusal
+    assert plan(full, P, force=True, init_cleans=True) == plan(full, P, force=True)

@@ -127,3 +127,33 @@ def test_host_data_holds_every_documented_key_and_no_undocumented_one() -> None:
     data = host_data(pod, from_env({}), {})
     assert set(HOST_DATA) <= set(data)
     assert {k for k in data if k not in HOST_DATA} <= {"ssh_user", "ssh_key", "ssh_port"}
+
+
+def test_the_charts_init_container_and_its_failures_are_read_from_the_pod() -> None:
+    pod = json.loads((REPO / "tests/data/listings/pod.json").read_text())
+    assert not from_pod_object(pod).init_cleans_socket  # the older chart: no init container
+    pod["spec"]["initContainers"] = [
+        {
+            "name": "filesystem",
+            "image": "busybox",
+            "command": [
+                "sh",
+                "-c",
+                "if [ -d /var/run/dind/docker.sock ]; then rmdir /var/run/dind/docker.sock; fi",
+            ],
+        }
+    ]
+    pod["status"]["phase"] = "Pending"
+    pod["status"]["initContainerStatuses"] = [
+        {
+            "name": "filesystem",
+            "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+        }
+    ]
+    builder = from_pod_object(pod)
+    assert builder.init_cleans_socket
+    assert builder.status == "Init:CrashLoopBackOff" and not builder.healthy
+    data = host_data(builder, from_env({}), {})
+    assert data["init_cleans_socket"] is True

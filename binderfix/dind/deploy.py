@@ -38,6 +38,7 @@ def remediate_dind() -> None:
         name=f"{data['socket_path']} is absent or a socket",
         path=data["socket_path"],
         force=data["force"],
+        init_cleans=data["init_cleans_socket"],
         _sudo=data["binderfix_sudo"],
     )
     builder_pod(

@@ -31,12 +31,16 @@ def socket_path(
     path: str = DEFAULT_SOCKET_PATH,
     force: bool = False,
     allowed_prefixes: Sequence[str] = DEFAULT_ALLOWED,
+    init_cleans: bool = False,
 ) -> Generator[Any, None, None]:
     """
     Ensure a socket path is absent or a socket, never a directory.
 
     + path: the socket's path on the node (the chart's ``hostSocketDir`` + socket name)
     + force: remove a non-empty directory too (default: refuse, listing what it holds)
+    + init_cleans: the builder's chart has the init container that ``rmdir``s the path when
+      the pod is created (BinderHub since 2024): an empty directory is then left for it, and
+      deleting the pod (the kube step) is the whole fix
     + allowed_prefixes: where the path must lie; anything else is refused untouched
 
     A socket, or nothing, is left alone. An empty directory (what the kubelet makes when it
@@ -93,11 +97,12 @@ def socket_path(
         # The fact printed nothing: pyinfra already failed this host if its command failed.
         yield from _refused(path, f"could not read what is at {path}")
         return
-    todo = plan(current, path, force=force, allowed_prefixes=allowed_prefixes)
+    todo = plan(current, path, force, allowed_prefixes, init_cleans)
     if not state.is_executing:
         _PLANNED_REFUSALS.setdefault(ctx_host.get(), {}).pop(path, None)
     if not todo.changes:
-        host.noop(f"{path} is {current.describe()}")
+        said = todo.desired[0].removeprefix(f"{path}  ") if todo.desired else ""
+        host.noop(f"{path} is {current.describe()}" + (f": {said}" if said else ""))
         return
     # Planning runs this body once and applying once more; -y skips planning. Showing the
     # diff when planning, or when applying without a plan, shows it exactly once.

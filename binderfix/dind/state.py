@@ -137,6 +137,12 @@ class Plan:
         return bool(self.commands or self.refusal)
 
 
+INIT_CLEANS_TEXT = (
+    "removed by the chart's init container when the builder pod is recreated: "
+    "deleting the pod suffices"
+)
+
+
 def parent_escapes(
     state: PathState, path: str, allowed_prefixes: Sequence[str] = DEFAULT_ALLOWED
 ) -> str:
@@ -249,8 +255,13 @@ def plan(
     path: str,
     force: bool = False,
     allowed_prefixes: Sequence[str] = DEFAULT_ALLOWED,
+    init_cleans: bool = False,
 ) -> Plan:
     """The plan for one path (already through :func:`check_path`).
+
+    ``init_cleans``: the builder pod's chart removes an empty directory at the path itself
+    (its ``filesystem`` init container runs ``rmdir`` when a pod is created): an empty
+    directory then needs no command on the node, deleting the pod is the whole fix.
 
     socket or absent: nothing. Empty directory: ``rmdir``. Non-empty directory: refused with
     its listing, unless ``force`` (``rm -rf``, never through a symlink). Regular file or
@@ -275,6 +286,8 @@ def plan(
     if state.mounts:
         return Plan(refusal=_mount_refusal(path, state), current=now, desired=kept)
     is_dir = f"[ -d {q} ] && [ ! -L {q} ]"  # [ -d ] follows links: rule the link out first
+    if state.kind == "directory" and state.entry_count == 0 and init_cleans:
+        return Plan(current=now, desired=(f"{path}  {INIT_CLEANS_TEXT}",))
     if state.kind == "directory" and state.entry_count == 0:
         # rmdir, as binderhub's init container and the runbook's fix: it refuses a directory
         # that something wrote into since the fact read it.

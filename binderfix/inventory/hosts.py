@@ -78,6 +78,7 @@ class BuilderHostData(TypedDict):
     kube_context: str | None
     cluster: str
     binderfix_sudo: bool
+    init_cleans_socket: bool
 
 
 HOST_DATA: dict[str, str] = {
@@ -98,6 +99,8 @@ HOST_DATA: dict[str, str] = {
     "kube_context": "the kubeconfig context of its cluster",
     "cluster": "its cluster's name in a federation run, else empty",
     "binderfix_sudo": "whether node commands run with sudo",
+    "init_cleans_socket": "the builder pod's chart rmdirs an empty socket path itself when the "
+    "pod is created (its `filesystem` init container): deleting the pod suffices there",
 }
 
 
@@ -127,6 +130,7 @@ def host_data(
         "kube_context": settings.context,
         "cluster": cluster or "",
         "binderfix_sudo": settings.use_sudo,
+        "init_cleans_socket": pod.init_cleans_socket,
     }
     route: dict[str, Any] = {}
     if settings.connect == "kubenode":

@@ -75,6 +75,7 @@ class BuilderPod:
     labels: dict[str, str] = field(default_factory=dict)
     pod_ip: str = ""
     release: str = ""
+    init_cleans_socket: bool = False  # the chart's init container rmdirs the socket path
 
     @property
     def healthy(self) -> bool:
@@ -134,6 +135,9 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
             or (state.get("terminated") or {}).get("reason")
             or reason
         )
+    init = init_reason(status.get("initContainerStatuses") or [])
+    if init:
+        reason = init  # kubectl's STATUS: the init container's, while they have not all run
     if meta.get("deletionTimestamp"):
         reason = "Terminating"
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
@@ -154,7 +158,36 @@ def from_pod_object(obj: dict[str, Any]) -> BuilderPod:
         labels=labels,
         pod_ip=str(status.get("podIP") or ""),
         release=release_of(labels, name),
+        init_cleans_socket=chart_cleans_socket(spec),
     )
+
+
+def init_reason(statuses: list[dict[str, Any]]) -> str:
+    """``Init:Error``, ``Init:CrashLoopBackOff``...: what kubectl shows for a pod whose init
+    containers have not all completed ("" when they have). Pure."""
+    for cs in statuses:
+        state = cs.get("state") or {}
+        done = state.get("terminated") or {}
+        if done and done.get("exitCode") == 0:
+            continue
+        why = (state.get("waiting") or {}).get("reason") or done.get("reason")
+        if why and why != "PodInitializing":
+            return f"Init:{why}"
+    return ""
+
+
+def chart_cleans_socket(spec: dict[str, Any]) -> bool:
+    """Does the pod's chart clean the socket path itself? The BinderHub chart's builder
+    DaemonSet gained (binderhub PR 1828, 2024) an init container ``filesystem`` that runs
+    ``rmdir`` on the socket path when a pod is created: on such a chart, deleting the pod
+    fixes an empty directory with no node access; a non-empty one makes it fail. Pure."""
+    for container in spec.get("initContainers") or []:
+        words = " ".join(
+            str(w) for w in (container.get("command") or []) + (container.get("args") or [])
+        )
+        if container.get("name") == "filesystem" or "rmdir" in words:
+            return True
+    return False
 
 
 def release_of(labels: dict[str, str], name: str) -> str:
