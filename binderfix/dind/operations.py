@@ -100,13 +100,15 @@ def socket_path(
     todo = plan(current, path, force, allowed_prefixes, init_cleans)
     if not state.is_executing:
         _PLANNED_REFUSALS.setdefault(ctx_host.get(), {}).pop(path, None)
-    if not todo.changes:
-        said = todo.desired[0].removeprefix(f"{path}  ") if todo.desired else ""
-        host.noop(f"{path} is {current.describe()}" + (f": {said}" if said else ""))
-        return
     # Planning runs this body once and applying once more; -y skips planning. Showing the
     # diff when planning, or when applying without a plan, shows it exactly once.
-    if not state.is_executing or not state.should_check_for_changes():
+    show = not state.is_executing or not state.should_check_for_changes()
+    if not todo.changes:
+        if todo.desired and show:  # left to the chart's init container: the plan says so
+            _log_diff(path, todo, verb="Leaves to the builder pod's init container")
+        host.noop(f"{path} is {current.describe()}")
+        return
+    if show:
         _log_diff(path, todo)
     if todo.refusal:
         yield from _refused(path, todo.refusal)
@@ -136,8 +138,8 @@ def _refused(path: str, reason: str) -> Generator[Any, None, None]:
     yield FunctionCommand(_refuse, (reason,), {})
 
 
-def _log_diff(path: str, todo: Plan) -> None:
-    verb = "Will refuse to change" if todo.refusal else "Will change"
+def _log_diff(path: str, todo: Plan, verb: str = "") -> None:
+    verb = verb or ("Will refuse to change" if todo.refusal else "Will change")
     host.log(f"{verb} {format_text(path, bold=True)}", logger.info)
     for line in generate_color_diff(list(todo.current), list(todo.desired)):
         logger.info("  %s", line)

@@ -93,6 +93,7 @@ class State:
     apiserver_port: int = 0
     started: float = 0.0
     missing_images: list[str] = field(default_factory=list)  # images no node can pull
+    init_container: bool = False  # today's chart: an init container rmdirs the socket path
 
     @property
     def subnet(self) -> str:
@@ -191,6 +192,7 @@ class Sandbox:
         rbac: str | None = None,
         missing_images: tuple[str, ...] = (),
         wait: bool = False,
+        init_container: bool = False,
     ) -> State:
         """Start the cluster. Anything started is stopped again if ``up`` fails or is interrupted.
 
@@ -212,6 +214,7 @@ class Sandbox:
                 labels=labels,
                 started=time.time(),
                 missing_images=list(missing_images),
+                init_container=init_container,
             )
             self.save(state)  # first, so that down can always find what was made
             with _ctrl_c_deferred():  # the bridge made is recorded, or none is made

@@ -67,6 +67,12 @@ def sandbox() -> None:
     help="An image no node can pull (pods using it fail with ErrImagePull). Repeatable.",
 )
 @click.option(
+    "--init-container",
+    is_flag=True,
+    help="Today's chart: the builder DaemonSet's init container rmdirs the socket path when a "
+    "pod is created (default: the older chart, without it).",
+)
+@click.option(
     "--wait",
     is_flag=True,
     help="Return once the builder pods have settled: Ready, or CrashLoopBackOff on broken nodes.",
@@ -78,6 +84,7 @@ def up(
     labels: str,
     rbac: str | None,
     missing_images: tuple[str, ...],
+    init_container: bool,
     wait: bool,
 ) -> None:
     """Start a sandbox cluster in DIR."""
@@ -92,6 +99,7 @@ def up(
             rbac=rbac,
             wait=wait,
             missing_images=missing_images,
+            init_container=init_container,
         )
     except KeyboardInterrupt:
         click.echo("binderfix: interrupted: sandbox up stopped what it had started", err=True)

@@ -39,6 +39,19 @@ LogLines = list[tuple[dt.datetime, str]]
 _IMAGE_ID = "sandbox://sha256:" + "0" * 64
 
 
+# The BinderHub chart's builder init container since 2024 (binderhub PR 1828), as the
+# sandbox runs it: rmdir the socket path if it is a directory, on the node.
+INIT_CONTAINER: dict[str, Any] = {
+    "name": "filesystem",
+    "image": "docker.io/library/busybox:1.36",
+    "command": [
+        "sh",
+        "-c",
+        'p=/var/run/dind/docker.sock; if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir "$p"; fi',
+    ],
+}
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -53,6 +66,7 @@ def pod_suffix(n: int = 5) -> str:
 class _Builder:
     node: Host
     pod_name: str
+    run_init: bool = False  # a new pod of a chart with the init container: it runs first
     restarts: int = 0
     task: asyncio.Task[None] | None = None
     proc: asyncio.subprocess.Process | None = None
@@ -93,12 +107,14 @@ class Kubelet:
         }
 
     def start_builders(self) -> None:
+        # These pods stand for ones that ran before the bug: their init containers (if the
+        # chart has them) completed before a directory appeared at the socket path.
         for node in self.state.nodes:
-            self._start_builder(node)
+            self._start_builder(node, created_now=False)
 
-    def _start_builder(self, node: Host) -> None:
+    def _start_builder(self, node: Host, created_now: bool = True) -> None:
         name = f"{self.state.release}-dind-{pod_suffix()}"
-        builder = _Builder(node=node, pod_name=name)
+        builder = _Builder(node=node, pod_name=name, run_init=created_now)
         self.builders[node.name] = builder
         self.pod_hosts[name] = node
         self.pod_logs[name] = []
@@ -129,6 +145,7 @@ class Kubelet:
             },
             "spec": {
                 "nodeName": node.name,
+                **({"initContainers": [INIT_CONTAINER]} if self.state.init_container else {}),
                 "containers": [
                     {
                         "name": "dind",
@@ -155,6 +172,8 @@ class Kubelet:
                 ],
             },
         }
+        if self.state.init_container and not created_now:  # it ran, back when the pod began
+            self._set_init(builder, 0, {"terminated": {"exitCode": 0, "reason": "Completed"}})
         builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
         builder.task.add_done_callback(_report_crash)
 
@@ -193,9 +212,57 @@ class Kubelet:
             }
         )
 
+    async def _run_init(self, builder: _Builder) -> None:
+        """The chart's ``filesystem`` init container: ``rmdir`` on the socket path, in the
+        node, until it succeeds (a non-empty directory: Init:Error, Init:CrashLoopBackOff)."""
+        restarts = 0
+        while True:
+            proc = await asyncio.create_subprocess_exec(
+                *netns.enter(builder.node.pid, INIT_CONTAINER["command"]),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await proc.communicate()
+            self.pod_logs[builder.pod_name].append((dt.datetime.now(dt.UTC), out.decode()))
+            done = {"exitCode": proc.returncode, "finishedAt": now_iso()}
+            if proc.returncode == 0:
+                self._set_init(builder, restarts, {"terminated": {**done, "reason": "Completed"}})
+                return
+            last = {"terminated": {**done, "reason": "Error"}}
+            self._set_init(builder, restarts, last)  # Init:Error, then the back-off
+            restarts += 1
+            backoff = min(BACKOFF_START * 2 ** (restarts - 1), BACKOFF_CAP)
+            await asyncio.sleep(min(backoff, 0.3))
+            waiting = {"waiting": {"reason": "CrashLoopBackOff"}}
+            self._set_init(builder, restarts, waiting, last)
+            await asyncio.sleep(backoff)
+
+    def _set_init(
+        self,
+        builder: _Builder,
+        restarts: int,
+        state: dict[str, Any],
+        last: dict[str, Any] | None = None,
+    ) -> None:
+        obj = self.api.live(PODS, self.state.namespace, builder.pod_name)
+        if obj is None:
+            return
+        status = {
+            "name": INIT_CONTAINER["name"],
+            "image": INIT_CONTAINER["image"],
+            "ready": "terminated" in state and state["terminated"]["exitCode"] == 0,
+            "restartCount": restarts,
+            "state": state,
+            "lastState": last or {},
+        }
+        obj.patch({"status": {"initContainerStatuses": [status]}})
+
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
         last: dict[str, Any] | None = None
+        if self.state.init_container and builder.run_init:
+            await self._run_init(builder)
         await asyncio.sleep(0.1)  # ContainerCreating, briefly
         while True:
             builder.proc = await asyncio.create_subprocess_exec(
