@@ -6,7 +6,8 @@ The sandbox's ingress controller pods log :func:`binderfix.spikes.synth.sandbox_
 ``binderhub_launch_count_total`` with labels ``status``, ``provider`` (the repo provider's
 name) and ``repo`` (its ``get_repo_url()``). The sandbox's binder has no image cache: each
 request counts a build (``success`` below HTTP 400, else ``failure``), and each
-successful build a launch.
+successful build a launch. A ``/build/`` request sent to the sandbox's binder itself counts
+too, when it comes (:meth:`Counters.count`).
 
 :func:`exposition` is what ``/metrics`` serves (Prometheus's text format, as
 prometheus_client writes it, children at zero from the start); :func:`history` writes the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -106,12 +108,24 @@ class Counters:
         self.times: dict[tuple[str, str, str, str], list[float]] = {}
         for e in events:
             self.times.setdefault((e.metric, e.status, e.provider, e.repo), []).append(e.time)
-        self.created = min((t[0] for t in self.times.values()), default=0.0)
+        self.lock = threading.Lock()  # the server answers requests in threads
+
+    def count(self, path: str, status: int, at: float) -> None:
+        """A /build request the binder answers now (live traffic, after the logged)."""
+        provider, repo = binderhub_labels(path)
+        label = "success" if status < 400 else "failure"
+        keys = [("binderhub_build_count", label, provider, repo)]
+        if status < 400:
+            keys.append(("binderhub_launch_count", "success", provider, repo))
+        with self.lock:
+            for key in keys:
+                bisect.insort(self.times.setdefault(key, []), at)
 
     def values(self, at: float) -> dict[tuple[str, str, str, str], int]:
         # Increments dated in whole seconds before ``at``: a request logged at 10:00:00
         # happened during that second, after a scrape at 10:00:00.000.
-        return {key: bisect.bisect_left(times, at) for key, times in self.times.items()}
+        with self.lock:
+            return {key: bisect.bisect_left(times, at) for key, times in self.times.items()}
 
 
 def _labels(status: str, provider: str, repo: str) -> str:
@@ -133,10 +147,12 @@ def exposition(counters: Counters, at: float) -> str:
     return "\n".join(out) + "\n"
 
 
-def history(counters: Counters, start: float, end: float, step: int = 15) -> str:
+def history(counters: Counters, start: float, end: float, step: int = 15, target: str = "") -> str:
     """The counters every ``step`` seconds from ``start`` to ``end`` as OpenMetrics with
-    timestamps, what a scrape every ``step`` seconds would have stored."""
+    timestamps, what a scrape every ``step`` seconds would have stored; ``target``
+    (host:port) adds the ``job="binder"`` and ``instance`` labels such a scrape adds."""
     out = []
+    scrape = f'instance="{target}",job="binder",' if target else ""
     first = int(start) - int(start) % step
     times = range(first, int(end) + 1, step)
     for metric, text in HELP.items():
@@ -144,6 +160,6 @@ def history(counters: Counters, start: float, end: float, step: int = 15) -> str
         for (m, *labels), stamps in sorted(counters.times.items()):
             if m != metric:
                 continue
-            tag = _labels(*labels)
+            tag = scrape + _labels(*labels)
             out += [f"{metric}_total{{{tag}}} {bisect.bisect_left(stamps, t)} {t}" for t in times]
     return "\n".join(out) + "\n# EOF\n"

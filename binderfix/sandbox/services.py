@@ -76,6 +76,12 @@ def _handler(
             if role == "proxy" and path.startswith("/hub/"):
                 with urllib.request.urlopen(f"http://hub:8081{path}", timeout=5) as resp:
                     return resp.status, resp.read().decode(), resp.headers.get_content_type()
+            if role == "binder" and path.startswith("/build/") and counters is not None:
+                try:  # BinderHub answers with an event stream; the build is counted
+                    counters.count(path, 200, time.time())
+                except (KeyError, ValueError):
+                    return 404, "unknown provider or malformed spec", "text/plain"
+                return 200, 'data: {"phase": "ready"}\n\n', "text/event-stream"
             if role == "binder" and path == "/metrics" and counters is not None:
                 return 200, exposition(counters, time.time()), "text/plain; version=0.0.4"
             if role == "binder" and path in ("/", "/health"):

@@ -6,8 +6,11 @@ BinderHub counts ``binderhub_build_count_total{status,provider,repo}`` and
 (``/api/v1/query_range``, a step per ``--bucket``) reads the counters themselves, and the
 increase of each series from one step to the next is taken here, as ``increase()`` does
 without its extrapolation: the counts are whole builds that add up to the window's total,
-a counter that went down (a restarted binder pod) counts from zero again, and the first
-value of a series is its baseline (so the first scrape of a long-running pod is no spike).
+a counter that went down (a restarted binder pod) counts from zero again. A series that
+appears while its target was already scraped is a repository's first builds (BinderHub makes
+the counter then) and counts from zero, where ``increase()`` would drop them: the start of a
+flood by a new repository; the first values of a target seen for the first time are only a
+baseline (the first scrape of a long-running pod is no spike).
 The increase over (t - bucket, t] is counted in the bucket that starts at t - bucket,
 where a log line dated in that bucket is counted.
 
@@ -137,13 +140,24 @@ def counts_from_series(
     range query's series, whose steps are ``bucket_seconds`` apart."""
     counts = Counts(bucket_seconds=bucket_seconds)
     names: dict[tuple[str, str], str] = {}
+    scraped_from: dict[str, float] = {}  # a target -> its first step in the answer
     for one in series:
+        if one.points:
+            target = one.labels.get("instance", "")
+            scraped_from[target] = min(scraped_from.get(target, one.points[0][0]), one.points[0][0])
+    for one in series:
+        points = one.points
+        if points and points[0][0] > scraped_from[one.labels.get("instance", "")]:
+            # Appeared while its target was being scraped: BinderHub made the counter at
+            # the repository's first build, so it counts from zero (a first scrape of a
+            # whole target is only a baseline).
+            points = [(points[0][0] - bucket_seconds, 0.0), *points]
         key = (one.labels.get("provider", ""), one.labels.get("repo", ""))
         repo = names.get(key)
         if repo is None:
             repo = names[key] = label_repo(*key)
         status = one.labels.get("status", "")
-        for start, n in _increases(one.points, bucket_seconds):
+        for start, n in _increases(points, bucket_seconds):
             counts.repos[repo] += n
             counts.statuses[status] += n
             counts.buckets[start] += n
