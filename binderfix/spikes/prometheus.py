@@ -133,9 +133,7 @@ def parse_answer(body: bytes, query: str) -> list[Series]:
     return found
 
 
-def counts_from_series(
-    series: list[Series], bucket_seconds: int, source: str = "", metric: str = ""
-) -> Counts:
+def counts_from_series(series: list[Series], bucket_seconds: int, source: str = "") -> Counts:
     """Counts by repository, ref (none: counters have no ref), status and bucket from the
     range query's series, whose steps are ``bucket_seconds`` apart."""
     counts = Counts(bucket_seconds=bucket_seconds)
@@ -170,10 +168,6 @@ def counts_from_series(
         counts.refs[repo] = Counter({"": n})  # counters carry no ref: one unnamed ref
     if source:
         counts.sources.append(source)
-    if metric:
-        counts.notes[f"counted from {metric}: one per counter increment, no clients"] = (
-            counts.build_requests
-        )
     return counts
 
 
@@ -274,4 +268,4 @@ def tally_prometheus(
             hint="is BinderHub's /metrics scraped (a job for the binder pods)? a longer --since?",
         )
     found = [Series(dict(k), v) for k, v in series.items()]
-    return counts_from_series(found, bucket_seconds, f"{url} {metric}", metric)
+    return counts_from_series(found, bucket_seconds, f"{metric} at {url}")

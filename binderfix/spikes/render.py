@@ -196,7 +196,8 @@ def text_report(
         f"{counts.build_requests} /build requests{span}"
     ]
     if set(counts.formats) == {"prometheus"}:  # counters: no lines were read
-        out = [f"{counts.build_requests} /build requests counted by Prometheus{span}"]
+        read = ", ".join(counts.sources)
+        out = [f"{counts.build_requests} /build requests counted by Prometheus ({read}){span}"]
     if counts.skipped:
         out.append(
             "skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(counts.skipped.items()))
