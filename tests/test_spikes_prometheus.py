@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -116,10 +117,14 @@ def test_increases_per_step_with_resets_and_gaps_become_bucketed_counts() -> Non
             "refused the query 'q': bad_data: parse error",
         ),
         (b'{"status":"success","data":{"resultType":"vector","result":[]}}', "not a matrix"),
+        (
+            b'{"status":"success","data":{"resultType":"matrix","result":[{"values":[1]}]}}',
+            "not (time, value) points",
+        ),
     ],
 )
 def test_answers_that_are_not_a_range_result_are_one_clear_error(body: bytes, said: str) -> None:
-    with pytest.raises(PrometheusError, match=said.replace("(", r"\(")):
+    with pytest.raises(PrometheusError, match=re.escape(said)):
         parse_answer(body, "q")
 
 

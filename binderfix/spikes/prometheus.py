@@ -126,10 +126,16 @@ def parse_answer(body: bytes, query: str) -> list[Series]:
             hint="--prometheus must be the Prometheus HTTP API",
         )
     found = []
-    for item in data["result"]:
-        labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
-        points = [(float(t), float(v)) for t, v in item.get("values") or ()]
-        found.append(Series(labels, points))
+    try:
+        for item in data["result"]:
+            labels = {str(k): str(v) for k, v in (item.get("metric") or {}).items()}
+            points = [(float(t), float(v)) for t, v in item.get("values") or ()]
+            found.append(Series(labels, [p for p in points if math.isfinite(p[1])]))
+    except (AttributeError, TypeError, ValueError):
+        raise PrometheusError(
+            "Prometheus's answer holds series that are not (time, value) points",
+            hint="--prometheus must be the Prometheus HTTP API",
+        ) from None
     return found
 
 
