@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+from urllib.parse import urlencode
 
 import pytest
 
@@ -327,6 +328,12 @@ def test_spikes_over_prometheus_are_the_spikes_over_the_logs(
     assert {m: _series(from_prometheus)[m] for m in common} == {
         m: _series(from_logs)[m] for m in common
     }
+    # And what Prometheus's own increase() says, give or take its extrapolation.
+    query = 'sum(increase(binderhub_build_count_total{repo=~".*/someone/flooding-repo"}[3h]))'
+    answer = json.loads(prometheus._get("/api/v1/query?" + urlencode({"query": query})))
+    theirs = float(answer["data"]["result"][0]["value"][1])
+    ours = {r["repo"]: r["requests"] for r in from_prometheus["repositories"]}
+    assert abs(ours["gh:someone/flooding-repo"] - theirs) <= 0.02 * theirs
     assert from_prometheus["formats"] == {"prometheus": from_prometheus["build_requests"]}
     assert set(from_prometheus["statuses"]) == {"success", "failure"}
 
