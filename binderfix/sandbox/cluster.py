@@ -497,6 +497,8 @@ class Sandbox:
                     h.role,
                     "--token-file",
                     str(self.dir / "secrets" / "proxy-expects"),
+                    # The binder counts the traffic the ingress pods log (kubelet.py).
+                    *(["--traffic-end", repr(state.started)] if h.role == "binder" else []),
                 ]
                 env = _clean_env()
                 if h.role in ("hub", "proxy"):

@@ -409,7 +409,7 @@ class Kubelet:
         ns = self.state.namespace
         name = f"{self.state.release}-ingress-nginx-controller-{_hash('ingress')}-{pod_suffix()}"
         index = sum(1 for n in self.pod_logs if "-ingress-nginx-controller-" in n)
-        self.pod_logs[name] = _ingress_log(index)
+        self.pod_logs[name] = _ingress_log(index, self.state.started)
         node = self.state.nodes[index % len(self.state.nodes)]
         # The old stable/nginx-ingress chart's labels: what the runbook selects.
         labels = {"app": "nginx-ingress", "component": "controller", "release": ns}
@@ -711,11 +711,14 @@ def _hash(seed: str) -> str:
 _CLF_TIME = re.compile(r"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 
 
-def _ingress_log(index: int) -> LogLines:
-    """An ingress controller's access log with a spike in it: the kubelet knows each line's time."""
+def _ingress_log(index: int, end: float) -> LogLines:
+    """An ingress controller's access log with a spike in it, ending when the sandbox
+    started: the traffic the binder's /metrics counts too (sandbox/metrics.py). The kubelet
+    knows each line's time."""
     from binderfix.spikes.synth import sandbox_log_lines
 
-    lines = sandbox_log_lines("nginx-ingress", now=dt.datetime.now(dt.UTC), seed=index)
+    when = dt.datetime.fromtimestamp(end, dt.UTC) if end else dt.datetime.now(dt.UTC)
+    lines = sandbox_log_lines("nginx-ingress", now=when, seed=index)
     out: LogLines = []
     fallback = dt.datetime.now(dt.UTC)
     for line in lines:

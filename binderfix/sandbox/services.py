@@ -6,26 +6,34 @@ One process per pod, each in its own network namespace:
 - ``proxy``: configurable-http-proxy; port 80 (``proxy-public``) forwards ``/hub/api`` to
   the hub, port 8001 (``proxy-api``) serves ``GET /api/routes`` to whoever sends
   ``Authorization: token <CONFIGPROXY_AUTH_TOKEN>`` and 403 to anyone else.
-- ``binder``: the BinderHub web app on 80 (the Service maps 80; the pod also listens on 8585).
+- ``binder``: the BinderHub web app on 80 (the Service maps 80; the pod also listens on 8585);
+  ``/metrics`` serves BinderHub's build and launch counters for the traffic the ingress pods
+  log (binderfix/sandbox/metrics.py), in Prometheus's text format.
 - ``internet``: a stand-in for the runbook's ``http://google.com/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import signal
 import socketserver
 import sys
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from binderfix.sandbox.metrics import Counters, exposition, traffic
 
 HUB_VERSION = "5.2.1"
 
 
-def _handler(role: str, port: int, token_file: str | None) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    role: str, port: int, token_file: str | None, counters: Counters | None = None
+) -> type[BaseHTTPRequestHandler]:
     def expected_token() -> str:
         # The proxy's own copy of the token, re-read on each request, so that a test can make
         # the proxy and the hub disagree (a rotated secret) without restarting anything.
@@ -68,6 +76,14 @@ def _handler(role: str, port: int, token_file: str | None) -> type[BaseHTTPReque
             if role == "proxy" and path.startswith("/hub/"):
                 with urllib.request.urlopen(f"http://hub:8081{path}", timeout=5) as resp:
                     return resp.status, resp.read().decode(), resp.headers.get_content_type()
+            if role == "binder" and path.startswith("/build/") and counters is not None:
+                try:  # BinderHub answers with an event stream; the build is counted
+                    counters.count(path, 200, time.time())
+                except (KeyError, ValueError):
+                    return 404, "unknown provider or malformed spec", "text/plain"
+                return 200, 'data: {"phase": "ready"}\n\n', "text/event-stream"
+            if role == "binder" and path == "/metrics" and counters is not None:
+                return 200, exposition(counters, time.time()), "text/plain; version=0.0.4"
             if role == "binder" and path in ("/", "/health"):
                 return 200, "<html><title>Binder</title><body>binder</body></html>", "text/html"
             if role == "internet":
@@ -99,9 +115,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--token-file", help="proxy: the token it expects (default: its environment's)"
     )
+    parser.add_argument(
+        "--traffic-end",
+        type=float,
+        help="binder: when the ingress pods' logged traffic ends (epoch seconds)",
+    )
     args = parser.parse_args(argv)
+    counters = None
+    if args.role == "binder" and args.traffic_end:
+        counters = Counters(traffic(dt.datetime.fromtimestamp(args.traffic_end, dt.UTC)))
     servers = [
-        _Server(("0.0.0.0", port), _handler(args.role, port, args.token_file))
+        _Server(("0.0.0.0", port), _handler(args.role, port, args.token_file, counters))
         for port in PORTS[args.role]
     ]
     for server in servers[1:]:

@@ -84,6 +84,19 @@ def parse_duration(text: str, option: str) -> int:
     help="Repositories and clients to list.",
 )
 @click.option(
+    "--prometheus",
+    metavar="URL",
+    help="Count from Prometheus at URL instead of logs: BinderHub's per-repository "
+    "counters over --since (default 1h) and its baseline, a step per --bucket.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["build", "launch"]),
+    default="build",
+    show_default=True,
+    help="With --prometheus: count binderhub_build_count_total or binderhub_launch_count_total.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (keys in the README)."
 )
 @click.option(
@@ -139,6 +152,8 @@ def spikes(
     word: str | None,
     base_url: str,
     top: int,
+    prometheus: str | None,
+    metric: str,
     as_json: bool,
     html_file: str | None,
     propose: bool,
@@ -192,7 +207,18 @@ def spikes(
     except ValueError as exc:
         raise BinderfixError(f"--grep: {exc}", hint="quote the word as grep needs it") from None
     new_tally = partial(Tally, bucket_seconds, grep, base_url)
-    if files:
+    if prometheus:
+        from binderfix.spikes.prometheus import tally_prometheus
+
+        if files or grep:
+            raise BinderfixError(
+                "--prometheus counts from Prometheus: no FILES or --grep with it",
+                hint="read logs, or ask Prometheus, one at a time",
+            )
+        since_seconds = since_seconds or 3600
+        counts = tally_prometheus(prometheus, metric, since_seconds, bucket_seconds, window)
+        source = f"Prometheus {prometheus}"
+    elif files:
         from binderfix.spikes.events import AutoTally, check_files
 
         check_files(files, bucket_seconds)

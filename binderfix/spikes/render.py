@@ -195,6 +195,9 @@ def text_report(
         f"{counts.lines} lines, {counts.build_lines} {_what_lines(counts)}, "
         f"{counts.build_requests} /build requests{span}"
     ]
+    if set(counts.formats) == {"prometheus"}:  # counters: no lines were read
+        read = ", ".join(counts.sources)
+        out = [f"{counts.build_requests} /build requests counted by Prometheus ({read}){span}"]
     if counts.skipped:
         out.append(
             "skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(counts.skipped.items()))
@@ -216,7 +219,8 @@ def text_report(
         total = counts.build_requests
         statuses = ", ".join(f"{s} ({n / total:.0%})" for s, n in data["statuses"].items())
         clients = ", ".join(f"{c['client']} ({c['requests']})" for c in data["clients"][:3])
-        out += ["", f"status codes: {statuses}", f"top clients: {clients}", ""]
+        out += ["", f"status codes: {statuses}"]
+        out += [f"top clients: {clients}", ""] if clients else [""]
         out += chart(counts, windows, colour, width)
         out.append("")
         out += _spike_lines(windows, counts, colour, since_seconds)
