@@ -155,6 +155,7 @@ class Kubelet:
                 ],
             },
         }
+        self.api.changed(PODS, ns, name, "ADDED")
         builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
         builder.task.add_done_callback(_report_crash)
 
@@ -192,6 +193,7 @@ class Kubelet:
                 }
             }
         )
+        self.api.changed(PODS, self.state.namespace, builder.pod_name)
 
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
@@ -400,6 +402,7 @@ class Kubelet:
                 ],
             },
         }
+        self.api.changed(PODS, self.state.namespace, name, "ADDED")
 
     # -- pods that clients create ------------------------------------------------------------
 
@@ -559,11 +562,13 @@ class Kubelet:
                 }
             }
         )
+        self.api.changed(PODS, self.node_pod_ns.get(name, self.state.namespace), name)
 
     def _set_pod_phase(self, name: str, phase: str) -> None:
         obj = self.api.live(PODS, self.state.namespace, name)
         if obj is not None:
             obj.patch({"status": {"phase": phase}})
+            self.api.changed(PODS, self.state.namespace, name)
 
     # -- logs and exec ----------------------------------------------------------------------
 
