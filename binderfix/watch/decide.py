@@ -99,8 +99,8 @@ def verdict(
     if todo.refusal:
         return Verdict("refuse", todo.refusal)
     if todo.changes:
-        return Verdict("fix", f"{path} is {state.describe()}")
-    return Verdict("other", f"{path} is {state.describe()}: the pod fails for another reason")
+        return Verdict("fix", f"{path}: {state.describe()}")
+    return Verdict("other", f"{path}: {state.describe()}; the pod fails for another reason")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from binderfix.kube.model import from_pod_object
 from binderfix.watch import decide
 from binderfix.watch.metrics import Metrics
 
+_LOG_LOCK = threading.Lock()
 # How long the main loop may go without a heartbeat before /healthz says so.
 HEARTBEAT_LIMIT = 60.0
 
@@ -51,7 +52,10 @@ def default_identity() -> str:
 def log(event: str, **fields: Any) -> None:
     """One structured line on standard error: what happened, to which node and pod."""
     line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
-    print(json.dumps(line, sort_keys=False), file=sys.stderr, flush=True)
+    text = json.dumps(line) + "\n"
+    with _LOG_LOCK:  # several threads log: one whole line at a time
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 class Watcher:
