@@ -182,7 +182,10 @@ class SandboxAPI(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
-        bearer = raw.headers.get("Authorization", "")
+        # The scheme is case-insensitive, as the real API server reads it (the client's
+        # in-cluster configuration sends "bearer <token>").
+        scheme, _, credential = raw.headers.get("Authorization", "").partition(" ")
+        bearer = f"Bearer {credential}" if scheme.lower() == "bearer" else ""
         restricted = bool(self.restricted_token) and bearer == f"Bearer {self.restricted_token}"
         if self.token and bearer != f"Bearer {self.token}" and not restricted:
             return _status(401, "Unauthorized", "Unauthorized")
@@ -413,6 +416,8 @@ def _attributes(request: rendering.Request) -> dict[str, Any]:
         if request.action
         else raw.method.lower()
     )
+    if raw.method == "PUT":
+        verb = "update"  # RBAC's verb for a replace; PATCH is "patch"
     if request.subresource == "log":
         verb = "get"
     elif request.subresource == "exec":
