@@ -67,7 +67,10 @@ class Watcher:
         self.metrics = Metrics()
         self.lock = threading.Lock()
         self.trackers = {s: decide.Tracker() for s in settings.selectors}
-        self.handled: set[str] = set()  # pod uids already examined
+        self.handled: set[str] = set()  # pod uids examined, with an answer
+        # pods whose node could not be read or fixed (same pod still there): uid -> (failures,
+        # when to try again); a passing blip must not leave a broken node alone for good
+        self.retry: dict[str, tuple[int, float]] = {}
         self.starts: deque[float] = deque(maxlen=max(options.max_per_hour, 1))
         self.stop = threading.Event()
         self.wake = threading.Event()
@@ -89,6 +92,7 @@ class Watcher:
             if kind == "DELETED":
                 tracker.forget(pod.name)
                 self.handled.discard(uid)
+                self.retry.pop(uid, None)
             elif pod.node:
                 tracker.observe(pod, uid, time.monotonic())
         self.wake.set()
@@ -99,6 +103,7 @@ class Watcher:
             self.trackers[selector].relist([(p, u) for p, u in pods if p.node], time.monotonic())
             alive = {u for t in self.trackers.values() for s in t.pods.values() for u in [s.uid]}
             self.handled &= alive  # uids of pods gone for good need no memory
+            self.retry = {u: r for u, r in self.retry.items() if u in alive}
         self.synced.add(selector)
         self.wake.set()
 
@@ -206,8 +211,19 @@ class Watcher:
         with self.lock:
             for tracker in self.trackers.values():
                 merged.pods.update(tracker.pods)
-            found = decide.due(merged, time.monotonic(), self.options.grace, self.handled, set())
+            now = time.monotonic()
+            waiting = {u for u, (_n, when) in self.retry.items() if when > now}
+            found = decide.due(merged, now, self.options.grace, self.handled | waiting, set())
         return found[: self.options.max_parallel]
+
+    def try_again_later(self, seen: decide.Seen) -> None:
+        """The node could not be read, or the fix failed before the pod was replaced."""
+        with self.lock:
+            self.handled.discard(seen.uid)
+            failures = self.retry.get(seen.uid, (0, 0.0))[0] + 1
+            wait = decide.backoff(failures, base=5.0, cap=300.0)
+            self.retry[seen.uid] = (failures, time.monotonic() + wait)
+        log("will look again", node=seen.pod.node, pod=seen.pod.name, retry_in=wait)
 
     def handle(self, batch: list[decide.Seen]) -> None:
         from binderfix.inventory.hosts import host_data, host_name
@@ -250,6 +266,8 @@ class Watcher:
                 "remediations in the last hour is the budget: only reporting",
             }[d.reason]
             self.report(seen, d.reason, message, d.warning, v.kind)
+            if v.kind == "unknown":
+                self.try_again_later(seen)
             if d.result:
                 self.metrics.remediations.labels(d.result).inc()
         if to_fix:
@@ -266,6 +284,7 @@ class Watcher:
                 if outcome[name]:
                     self.metrics.remediations.labels("failure").inc()
                     self.report(seen, decide.FAILED, outcome[name], True, "failure")
+                    self.try_again_later(seen)  # a replaced pod is a new uid anyway
                 else:
                     self.metrics.remediations.labels("success").inc()
                     self.report(
@@ -342,7 +361,14 @@ class Watcher:
                     continue
                 batch = self.due()
                 if batch:
-                    self.handle(batch)
+                    try:
+                        self.handle(batch)
+                    except Exception as exc:  # noqa: BLE001 (a controller must not die of one node)
+                        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                        log("node work failed", nodes=[s.pod.node for s in batch], error=message)
+                        for seen in batch:
+                            self.try_again_later(seen)
+                        self.working_on = ""
         finally:
             self.stop.set()
             self.release()
