@@ -436,3 +436,33 @@ def test_metrics_listen_on_localhost_only_by_default(
         "binderfix_watch_restarts_total",
         "binderfix_last_remediation_timestamp_seconds",
     } <= names
+
+
+def test_max_parallel_fixes_two_broken_nodes_in_one_run(
+    box: RunningSandbox, watchers: Callable[..., Watcher]
+) -> None:
+    pods = [break_node(box, "node-1"), break_node(box, "node-3")]
+    w = watchers("watcher-a", "--max-parallel", "2", "--grace", "0")
+    wait_for(lambda: w.count("success") == 2, 40, "both nodes fixed")
+    for pod in pods:
+        assert reasons(box, pod) == ["BinderfixRemediated"]
+    starts = [line for line in w.lines() if line["event"] == "remediating"]
+    assert len({line["time"] for line in starts}) == 1, "one batch, not one node after the other"
+
+
+def test_sigterm_during_a_fix_finishes_the_node_and_exits_cleanly(
+    box: RunningSandbox, watchers: Callable[..., Watcher]
+) -> None:
+    w = watchers("watcher-a")
+    leader_of([w])
+    break_node(box, "node-2")
+    wait_for(
+        lambda: any(line["event"] == "remediating" for line in w.lines()), 20, "the fix to start"
+    )
+    code, seconds = w.stop(signal.SIGTERM)
+    assert code == 0 and seconds < 10, (code, seconds)
+    said = [line["event"] for line in w.lines()]
+    assert said.index("stopping") < said.index("decision")  # the node was finished
+    assert "socket" in path_state(box, "node-2")
+    wait_for(lambda: box.builder_pods()["node-2"].healthy, 20, "the new builder to be Ready")
+    assert said[-2:] == ["lease released", "stopped"]

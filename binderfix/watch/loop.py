@@ -332,9 +332,16 @@ class Watcher:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._signalled)
-        server = self.metrics.serve(
-            self.options.metrics_address, self.options.metrics_port, self.healthy
-        )
+        where = f"{self.options.metrics_address}:{self.options.metrics_port}"
+        try:
+            server = self.metrics.serve(
+                self.options.metrics_address, self.options.metrics_port, self.healthy
+            )
+        except OSError as exc:
+            raise BinderfixError(
+                f"cannot serve metrics on {where}: {exc.strerror or exc}",
+                hint="choose another --metrics-port (0: any free port) or --metrics-address",
+            ) from None
         host, port = server.server_address[:2]
         log(
             "started",
