@@ -27,6 +27,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """Three healthy nodes; each test breaks what it needs and leaves them healthy."""
     sandbox = start_sandbox(tmp_path_factory.mktemp("watch") / "sandbox", nodes=3, broken=0)
     try:
+        heal(sandbox)  # every builder Ready before the first test breaks one
         yield sandbox
     finally:
         run(BINDERFIX, "sandbox", "down", "--dir", str(sandbox.dir))
@@ -86,7 +87,11 @@ class Watcher:
         return values
 
     def count(self, result: str) -> float:
-        return self.metrics().get(f'binderfix_remediations_total{{result="{result}"}}', 0.0)
+        try:
+            values = self.metrics()
+        except OSError:  # not serving yet
+            return 0.0
+        return values.get(f'binderfix_remediations_total{{result="{result}"}}', 0.0)
 
     def leader(self) -> bool:
         try:
@@ -157,7 +162,7 @@ def replace_builder(box: RunningSandbox, node: str) -> str:
 def break_node(box: RunningSandbox, node: str, contents: str = "") -> str:
     """The kubelet's mistake (a directory at the socket path), then the builder pod replaced:
     the new one crash-loops. Returns the crash-looping pod's name."""
-    script = "p=/var/run/dind/docker.sock; rm -f $p; mkdir $p"
+    script = "p=/var/run/dind/docker.sock; mkdir -p /var/run/dind; rm -f $p; mkdir $p"
     if contents:
         script += f"; touch $p/{contents}"
     node_sh(box, node, script)
