@@ -102,6 +102,7 @@ def _register() -> None:
     from binderfix.sandbox.command import sandbox
     from binderfix.spikes.command import spikes
     from binderfix.verify.command import check, verify
+    from binderfix.watch.command import watch
 
     main.add_command(sandbox)
     main.add_command(demo)
@@ -109,6 +110,7 @@ def _register() -> None:
     main.add_command(verify)
     main.add_command(spikes)
     main.add_command(netcheck)
+    main.add_command(watch)
 
 
 _register()

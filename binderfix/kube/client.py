@@ -22,6 +22,8 @@ from binderfix.errors import BinderfixError
 if TYPE_CHECKING:  # the client is slow to import: only where a call is made
     from kubernetes.client import CoreV1Api
 
+# Where Kubernetes mounts a pod's ServiceAccount token, CA and namespace.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 API_TIMEOUT_VARIABLE = "BINDERFIX_API_TIMEOUT"
 DEFAULT_API_TIMEOUT = 10.0
 # A log stream may pause longer between two reads than an ordinary answer takes.
@@ -92,6 +94,8 @@ def connect(
     from urllib3.util.retry import Retry
 
     timeout = api_timeout() if timeout is None else timeout
+    if context is None and in_cluster(kubeconfig):
+        return _connect_in_cluster(namespace, timeout)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
         chosen = current
@@ -126,6 +130,48 @@ def connect(
         core=client.CoreV1Api(client.ApiClient(configuration)),
         namespace=ns,
         context=(chosen or {}).get("name"),
+        timeout=timeout,
+    )
+
+
+def in_cluster(kubeconfig: str | None = None) -> bool:
+    """Running in a pod with no kubeconfig: use the pod's ServiceAccount, as kubectl does."""
+    if kubeconfig or os.environ.get("KUBECONFIG"):
+        return False
+    if os.path.exists(os.path.expanduser("~/.kube/config")):
+        return False
+    token = os.path.join(SERVICE_ACCOUNT_DIR, "token")
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(token)
+
+
+def _connect_in_cluster(namespace: str | None, timeout: float) -> Cluster:
+    from kubernetes import client
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+    from urllib3.util.retry import Retry
+
+    configuration = client.Configuration()
+    try:
+        InClusterConfigLoader(
+            token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+            cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+        ).load_and_set(configuration)
+    except ConfigException as exc:
+        raise BinderfixError(
+            f"cannot use the pod's ServiceAccount: {exc}",
+            hint="mount its token (automountServiceAccountToken), or set KUBECONFIG",
+        ) from None
+    configuration.retries = Retry(total=1, redirect=0, status=0, raise_on_status=False)
+    if namespace is None:
+        try:
+            with open(os.path.join(SERVICE_ACCOUNT_DIR, "namespace")) as fh:
+                namespace = fh.read().strip() or None
+        except OSError:
+            namespace = None
+    return Cluster(
+        core=client.CoreV1Api(client.ApiClient(configuration)),
+        namespace=namespace or "default",
+        context=None,
         timeout=timeout,
     )
 

@@ -9,7 +9,13 @@ the real API server does and kmock lacks:
 - server-side tables (``Accept: ...;as=Table``), so ``kubectl get pod -o wide`` prints the
   real columns;
 - ``pods/log`` and ``pods/exec`` (websocket, channel protocols v4 and v5);
-- a kubelet and a DaemonSet controller for the builder pods (:mod:`.kubelet`).
+- a kubelet and a DaemonSet controller for the builder pods (:mod:`.kubelet`);
+- resourceVersions and watches as the real API server has them (:mod:`.watches`): one
+  revision counter for every change, lists that say where they stand, ``?watch=true`` from
+  a resourceVersion (an ERROR event with a 410 ``Expired`` Status for one older than the
+  history kept), Leases with optimistic concurrency (409 Conflict), Events, and a restart
+  (``SIGUSR1``) that drops every watch, refuses connections for a while and forgets the
+  history, as an API server whose watch cache starts afresh.
 
 Run as ``python -m binderfix.sandbox.apiserver --sandbox DIR``; it reads ``DIR/state.json``
 and writes the port it listens on to ``DIR/apiserver.json``.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import datetime as dt
 import json
 import secrets
@@ -35,7 +42,7 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import admission, netns, rbac, selectors
+from binderfix.sandbox import admission, netns, rbac, selectors, watches
 from binderfix.sandbox.cluster import GCE_PROJECT, GCE_ZONE, SERVICES, Host, Sandbox, State
 from binderfix.sandbox.kubelet import Kubelet, now_iso
 
@@ -44,6 +51,8 @@ NODES = kmock.resource("", "v1", "nodes")
 SERVICES_RES = kmock.resource("", "v1", "services")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 DAEMONSETS = kmock.resource("apps", "v1", "daemonsets")
+LEASES = kmock.resource("coordination.k8s.io", "v1", "leases")
+EVENTS = kmock.resource("", "v1", "events")
 
 _VERBS = {
     "LIST": "list",
@@ -64,6 +73,49 @@ class SandboxAPI(kmock.KubernetesEmulator):
     restricted_rules: list[dict[str, Any]] = attrs.field(factory=list)
     audit_path: Path | None = None
     kubelet: Kubelet | None = None
+    # Every change gets the next revision, as etcd's; the history serves watches that
+    # resume from a resourceVersion, and what fell out of it is answered 410 Expired.
+    revision: int = 1
+    compacted: int = 1
+    history: collections.deque[watches.Change] = attrs.field(
+        factory=lambda: collections.deque(maxlen=watches.HISTORY)
+    )
+    watchers: set[asyncio.Queue[watches.Change | None]] = attrs.field(factory=set)
+
+    def changed(
+        self,
+        resource: kmock.resource,
+        namespace: str | None,
+        name: str,
+        kind: str = "MODIFIED",
+        gone: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a change: the object's next resourceVersion, and an event for watches."""
+        self.revision += 1
+        rv = str(self.revision)
+        if kind == "DELETED":
+            if gone is None:
+                return
+            raw = {**gone, "metadata": {**gone.get("metadata", {}), "resourceVersion": rv}}
+        else:
+            obj = self.live(resource, namespace, name)
+            if obj is None:
+                return
+            obj.patch({"metadata": {"resourceVersion": rv}})
+            raw = obj.raw
+        change = watches.Change(self.revision, resource, namespace, kind, json.dumps(raw))
+        if len(self.history) == self.history.maxlen:
+            self.compacted = self.history[0].revision
+        self.history.append(change)
+        for queue in self.watchers:
+            queue.put_nowait(change)
+
+    def forget_history(self) -> None:
+        """After a restart the watch cache starts at the current revision."""
+        self.history.clear()
+        self.compacted = self.revision
+        for queue in self.watchers:
+            queue.put_nowait(None)  # a restart drops every watch
 
     def live(self, resource: kmock.resource, namespace: str | None, name: str | None) -> Any:
         """The stored object at that key if it exists and is not deleted (kmock's Object)."""
@@ -113,11 +165,27 @@ class SandboxAPI(kmock.KubernetesEmulator):
             verbs={"get", "list", "watch"},
             categories={"all"},
         )
+        self.resources["coordination.k8s.io/v1/leases"] = info(
+            kind="Lease",
+            singular="lease",
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "update", "delete"},
+        )
+        self.resources["v1/events"] = info(
+            kind="Event",
+            singular="event",
+            namespaced=True,
+            shortnames={"ev"},
+            verbs={"get", "list", "watch", "create", "delete"},
+        )
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
-        bearer = raw.headers.get("Authorization", "")
+        # The scheme is case-insensitive, as the real API server reads it (the client's
+        # in-cluster configuration sends "bearer <token>").
+        scheme, _, credential = raw.headers.get("Authorization", "").partition(" ")
+        bearer = f"Bearer {credential}" if scheme.lower() == "bearer" else ""
         restricted = bool(self.restricted_token) and bearer == f"Bearer {self.restricted_token}"
         if self.token and bearer != f"Bearer {self.token}" and not restricted:
             return _status(401, "Unauthorized", "Unauthorized")
@@ -149,6 +217,10 @@ class SandboxAPI(kmock.KubernetesEmulator):
             return await self._serve_log(request)
         if request.resource == PODS and request.subresource == "exec":
             return await self._serve_exec(request, raw)
+        if request.action is not None and request.action.name == "WATCH" and request.resource:
+            return await watches.serve_watch(self, request, raw)
+        if request.resource == LEASES and request.method.name in ("POST", "PUT"):
+            return watches.write_lease(self, request, raw)
         if (
             request.name is None
             and request.method.name == "GET"
@@ -171,19 +243,26 @@ class SandboxAPI(kmock.KubernetesEmulator):
             if refused:
                 return _status(403, "Forbidden", refused)
             response = await super()._handle(request)
-            if (
-                response.status < 300
-                and self.kubelet is not None
-                and isinstance(request.data, dict)
-            ):
-                self.kubelet.pod_created(request.data, request.namespace)
+            if response.status < 300 and isinstance(request.data, dict):
+                self.changed(PODS, request.namespace, _name_of(request.data), "ADDED")
+                if self.kubelet is not None:
+                    self.kubelet.pod_created(request.data, request.namespace)
             return response
         deleted: dict[str, Any] | None = None
-        if request.resource == PODS and request.method.name == "DELETE" and request.name:
-            obj = self.live(PODS, request.namespace, request.name)
+        if request.resource is not None and request.method.name == "DELETE" and request.name:
+            obj = self.live(request.resource, request.namespace, request.name)
             deleted = obj.raw if obj is not None else None
         response = await super()._handle(request)
-        if deleted is not None and self.kubelet is not None:
+        if response.status < 300 and request.resource is not None:
+            method = request.method.name
+            if method == "POST" and isinstance(request.data, dict):
+                namespace = request.namespace or request.data.get("metadata", {}).get("namespace")
+                self.changed(request.resource, namespace, _name_of(request.data), "ADDED")
+            elif method in ("PUT", "PATCH") and request.name:
+                self.changed(request.resource, request.namespace, request.name)
+            elif deleted is not None and request.name:
+                self.changed(request.resource, request.namespace, request.name, "DELETED", deleted)
+        if request.resource == PODS and deleted is not None and self.kubelet is not None:
             self.kubelet.pod_deleted(deleted)
         return response
 
@@ -256,7 +335,7 @@ class SandboxAPI(kmock.KubernetesEmulator):
             {
                 "kind": f"{info.kind}List",
                 "apiVersion": api_version,
-                "metadata": {"resourceVersion": "1"},
+                "metadata": {"resourceVersion": str(self.revision)},
                 "items": items,
             }
         )
@@ -321,6 +400,10 @@ class SandboxAPI(kmock.KubernetesEmulator):
                 fh.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
+def _name_of(data: dict[str, Any]) -> str:
+    return str((data.get("metadata") or {}).get("name") or "")
+
+
 def _attributes(request: rendering.Request) -> dict[str, Any]:
     """What RBAC decides on: verb, API group, resource, subresource (or a non-resource path)."""
     raw = request._raw_request
@@ -333,6 +416,8 @@ def _attributes(request: rendering.Request) -> dict[str, Any]:
         if request.action
         else raw.method.lower()
     )
+    if raw.method == "PUT":
+        verb = "update"  # RBAC's verb for a replace; PATCH is "patch"
     if request.subresource == "log":
         verb = "get"
     elif request.subresource == "exec":
@@ -347,18 +432,20 @@ def _attributes(request: rendering.Request) -> dict[str, Any]:
 
 
 def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
-    return aiohttp.web.json_response(
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": reason,
-            "code": code,
-        },
-        status=code,
-    )
+    return aiohttp.web.json_response(status_body(code, reason, message), status=code)
+
+
+def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    """The API's ``Status`` object for a failure."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 async def _run_exec(
@@ -556,9 +643,11 @@ async def serve(sandbox: Sandbox) -> None:
     kubelet = Kubelet(api=api, state=state, sandbox=sandbox)
     api.kubelet = kubelet
     stop = asyncio.Event()
+    restart = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, restart.set)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(
         sandbox.dir / "secrets" / "apiserver.crt", sandbox.dir / "secrets" / "apiserver.key"
@@ -572,10 +661,40 @@ async def serve(sandbox: Sandbox) -> None:
             populate(api, state, kubelet)
             (sandbox.dir / "apiserver.json").write_text(json.dumps({"port": server.port}))
             print(f"sandbox API listening on https://127.0.0.1:{server.port}", flush=True)
-            await stop.wait()
+            while True:
+                await _first(stop.wait(), restart.wait())
+                if stop.is_set():
+                    break
+                restart.clear()
+                # A restart, as a test asks for one (Sandbox.restart_api): every watch is
+                # dropped, connections are refused for a while, and the history is gone.
+                down = _restart_downtime(sandbox)
+                print(f"sandbox API restarting: down for {down:.1f}s", flush=True)
+                api.forget_history()
+                port = server.port
+                await server.close()
+                await asyncio.sleep(down)
+                api.forget_history()  # what changed while down is not in the new cache
+                server = aiohttp.test_utils.RawTestServer(api, host="127.0.0.1", port=port)
+                await server.start_server(ssl=tls, max_line_size=1 << 20, max_field_size=1 << 16)
+                print("sandbox API back", flush=True)
             await kubelet.shutdown()
         finally:
             await server.close()
+
+
+async def _first(*waits: Any) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+def _restart_downtime(sandbox: Sandbox) -> float:
+    try:
+        return float(json.loads((sandbox.dir / "api-restart.json").read_text())["down"])
+    except (OSError, ValueError, KeyError):
+        return 2.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -181,6 +181,18 @@ class Sandbox:
             state and state.apiserver_pid and netns.pid_alive(state.apiserver_pid, self.marker)
         )
 
+    def restart_api(self, down: float = 2.0) -> None:
+        """Restart the Kubernetes API, as a control-plane upgrade does: every watch drops,
+        connections are refused for ``down`` seconds, then it answers again on the same
+        port with a fresh watch cache (older resourceVersions are 410 Expired)."""
+        state = self.load()
+        if not (
+            state and state.apiserver_pid and netns.pid_alive(state.apiserver_pid, self.marker)
+        ):
+            raise BinderfixError(f"the sandbox in {self.dir} is not running")
+        (self.dir / "api-restart.json").write_text(json.dumps({"down": down}))
+        os.kill(state.apiserver_pid, signal.SIGUSR1)
+
     # -- up ---------------------------------------------------------------------------------
 
     def up(

@@ -172,6 +172,7 @@ class Kubelet:
                 ],
             },
         }
+        self.api.changed(PODS, ns, name, "ADDED")
         if self.state.init_container and not created_now:  # it ran, back when the pod began
             self._set_init(builder, 0, {"terminated": {"exitCode": 0, "reason": "Completed"}})
         builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
@@ -211,6 +212,7 @@ class Kubelet:
                 }
             }
         )
+        self.api.changed(PODS, self.state.namespace, builder.pod_name)
 
     async def _run_init(self, builder: _Builder) -> None:
         """The chart's ``filesystem`` init container: ``rmdir`` on the socket path, in the
@@ -257,6 +259,7 @@ class Kubelet:
             "lastState": last or {},
         }
         obj.patch({"status": {"initContainerStatuses": [status]}})
+        self.api.changed(PODS, self.state.namespace, builder.pod_name)
 
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
@@ -467,6 +470,7 @@ class Kubelet:
                 ],
             },
         }
+        self.api.changed(PODS, self.state.namespace, name, "ADDED")
 
     # -- pods that clients create ------------------------------------------------------------
 
@@ -632,11 +636,13 @@ class Kubelet:
                 }
             }
         )
+        self.api.changed(PODS, self.node_pod_ns.get(name, self.state.namespace), name)
 
     def _set_pod_phase(self, name: str, phase: str) -> None:
         obj = self.api.live(PODS, self.state.namespace, name)
         if obj is not None:
             obj.patch({"status": {"phase": phase}})
+            self.api.changed(PODS, self.state.namespace, name)
 
     # -- logs and exec ----------------------------------------------------------------------
 
