@@ -55,6 +55,12 @@ NOT_RUN = {
     "parsed below, and tests/test_spikes_cli.py runs each option",
     "binderfix netcheck ": "names pods a sandbox lacks; its command lines are parsed below, "
     "and tests/test_netcheck.py runs each option",
+    "  kubectl describe pod -n prod prod-dind-rp7z8": "kubectl reading the watcher's Events; "
+    "tests/test_watch.py reads the same Events through the API",
+    "kubectl apply -n prod -f deploys/watch.yaml": "needs a cluster that pulls images; "
+    "tests/test_watch_rbac.py runs the watcher with exactly this manifest's rights",
+    "binderfix watch --dry-run": "runs until stopped: tests/test_watch.py runs two watchers "
+    "on a sandbox with these options",
     "BINDERFIX_CONNECT=kubenode pyinfra ": "tests/test_kubenode.py runs each of these against a "
     "sandbox whose nodes refuse every SSH login",
     'eval "$(binderfix sandbox env --dir ./east --dir ./west)"': "needs two sandboxes: "

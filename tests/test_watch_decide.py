@@ -62,7 +62,7 @@ def test_a_relist_keeps_the_episode_and_drops_pods_that_are_gone() -> None:
 
 
 def test_the_verdict_uses_the_deploys_own_plan_and_guards() -> None:
-    real = {"parent_real": "/run/dind", "prefix_real": "/run"}
+    real = {"parent_real": "/run/dind", "prefix_real": "/run", "mounts": ()}
     empty = PathState(kind="directory", **real)
     full = PathState(kind="directory", entries=("keep",), entry_count=1, **real)
     assert decide.verdict(empty, PATH).kind == "fix"
