@@ -14,6 +14,7 @@ that still differ are read line by line: a line in another format, a referer hol
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from binderfix.spikes.formats import (
     fast_pattern,
     minute_epoch,
     minute_of,
+    mixed_pattern,
     parse_line,
 )
 from binderfix.spikes.grep import Grep
@@ -160,6 +162,8 @@ class Tally:
         self.grep_repos: Counter[str] = Counter()
         self.grep_other: Counter[str] = Counter()
         self._fmt = "ingress-nginx"  # the format tried first; follows the log
+        self._mixed = False  # are the log's formats interleaved? (then: _mixed_block first)
+        self._mixed_patterns: dict[str, tuple[re.Pattern[bytes], tuple[str, ...]]] = {}
         self._fast = {
             (name, kubectl): fast_pattern(name, base_url, kubectl)
             for name in NAMES
@@ -258,22 +262,15 @@ class Tally:
         occurrences = buf.count(b"/build", start, end)
         if not occurrences:
             return
-        fmt = self._fmt
-        kubectl = KUBECTL_PREFIX.match(buf, start + 1) is not None
-        if fmt in LONG_LINES:  # split and filter in C: the pattern only sees /build lines
-            lines = [line for line in buf[start + 1 : end - 1].split(b"\n") if b"/build" in line]
-            rows = self._fast[fmt, kubectl].findall(b"\n" + b"\n".join(lines) + b"\n")
+        if self._mixed:  # the last block was in several formats: this one likely too
+            done = self._mixed_block(buf, start, end, occurrences)
         else:
-            rows = self._fast[fmt, kubectl].findall(buf, start, end)
-        label = self._clf_format(buf, start, end) if fmt in CLF_FAMILY and rows else fmt
-        if len(rows) == occurrences and label:  # each line holding /build is a request
-            self.build_lines += occurrences
-            if self.grep is not None and self.grep.anywhere(buf, start, end):
-                self._grep_lines(buf[start + 1 : end - 1].split(b"\n"))
-            if ORDER[fmt] != (0, 1, 2, 3):
-                rows = list(map(itemgetter(*ORDER[fmt]), rows))
-            self._add(label, rows)
-        elif whole and end - start > 2 * PIECE:
+            done = self._one_format(buf, start, end, occurrences) or self._mixed_block(
+                buf, start, end, occurrences
+            )
+        if done:
+            return
+        if whole and end - start > 2 * PIECE:
             a = start
             while a < end - 1:
                 b = buf.find(b"\n", a + PIECE, end - 1)
@@ -282,6 +279,64 @@ class Tally:
                 a = b - 1
         else:
             self._lines(buf[start + 1 : end - 1].split(b"\n"))
+
+    def _one_format(self, buf: bytes, start: int, end: int, occurrences: int) -> bool:
+        """Count the block if each of its lines holding /build is a request in the log's
+        format (one ``findall`` over the block); False (nothing counted) if not."""
+        fmt = self._fmt
+        kubectl = KUBECTL_PREFIX.match(buf, start + 1) is not None
+        if fmt in LONG_LINES:  # split and filter in C: the pattern only sees /build lines
+            lines = [line for line in buf[start + 1 : end - 1].split(b"\n") if b"/build" in line]
+            rows = self._fast[fmt, kubectl].findall(b"\n" + b"\n".join(lines) + b"\n")
+        else:
+            rows = self._fast[fmt, kubectl].findall(buf, start, end)
+        label = self._clf_format(buf, start, end) if fmt in CLF_FAMILY and rows else fmt
+        if len(rows) != occurrences or not label:
+            return False
+        self.build_lines += occurrences
+        if self.grep is not None and self.grep.anywhere(buf, start, end):
+            self._grep_lines(buf[start + 1 : end - 1].split(b"\n"))
+        if ORDER[fmt] != (0, 1, 2, 3):
+            rows = list(map(itemgetter(*ORDER[fmt]), rows))
+        self._add(label, rows)
+        return True
+
+    def _mixed_block(self, buf: bytes, start: int, end: int, occurrences: int) -> bool:
+        """Count the block if each of its lines holding /build is a request in one of the
+        known formats, each labelled as :meth:`_lines` labels it: one ``findall`` of every
+        format at once over the /build lines only, then the rows sorted by format in C;
+        False (nothing counted) if not."""
+        lines = [line for line in buf[start + 1 : end - 1].split(b"\n") if b"/build" in line]
+        if self._fmt not in self._mixed_patterns:
+            self._mixed_patterns[self._fmt] = mixed_pattern(self._fmt, self.base_url)
+        pattern, names = self._mixed_patterns[self._fmt]
+        rows = pattern.findall(b"\n" + b"\n".join(lines) + b"\n")
+        if len(rows) != occurrences:
+            return False
+        self.build_lines += occurrences
+        if self.grep is not None and self.grep.anywhere(buf, start, end):
+            self._grep_lines(lines)
+        seen: Counter[str] = Counter()
+        left = len(rows)
+        for k, name in enumerate(names):  # a row's groups are empty but for its format's
+            if not left:
+                break
+            at = [4 * k + i for i in ORDER[name]]
+            mine = list(filter(itemgetter(at[2]), rows))  # the path: never empty in a match
+            if mine:
+                left -= len(mine)
+                seen[name] = len(mine)
+                self._add(name, list(map(itemgetter(*at), mine)))
+        self._mixed = len(seen) > 1
+        self._follow(seen)
+        return True
+
+    def _follow(self, seen: Counter[str]) -> None:
+        """Try first the format most lines were in, when they were not in the one tried."""
+        if seen:
+            best, n = seen.most_common(1)[0]
+            if best != self._fmt and n > seen[self._fmt]:
+                self._fmt = best  # the log is in another format: try that one first now
 
     def _clf_format(self, buf: bytes, start: int, end: int) -> str | None:
         """Which Common-Log-Format variant a block is in (they share one fast pattern), by
@@ -313,10 +368,7 @@ class Tally:
             fmt, fields = parsed
             seen[fmt] += 1
             self._add(fmt, [fields])
-        if seen:
-            best, n = seen.most_common(1)[0]
-            if best != self._fmt and n > seen[self._fmt]:
-                self._fmt = best  # the log is in another format: try that one first now
+        self._follow(seen)
 
     def _parse(self, line: bytes) -> tuple[str, tuple[bytes, ...]] | str:
         """(format, fields) of a line holding /build, or why it is no request to count

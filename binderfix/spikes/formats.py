@@ -92,12 +92,33 @@ def fast_pattern(name: str, base_url: str = "/", kubectl: bool = False) -> re.Pa
 
     The formats of :data:`CLF_FAMILY` share one fast pattern, their common head.
     """
+    source = _CLF if name in CLF_FAMILY else _SOURCES[name]
+    return re.compile(
+        b"\n" + (_KUBECTL if kubectl else b"") + source.replace(b"PATH", _build(name, base_url))
+    )
+
+
+def _build(name: str, base_url: str) -> bytes:
+    """The path group of format ``name`` for ``<base_url>build/<known provider>/...``."""
     prefix = base_url.rstrip("/").encode() + b"/build/"
     providers = "|".join(PROVIDERS).encode()
     chars = rb'[^ "\n?#\\]' if name == "traefik-json" else rb'[^ "\n?#]'  # JSON: no escape
-    build = re.escape(prefix) + b"(?:" + providers + rb")/" + chars + b"*+"
-    source = _CLF if name in CLF_FAMILY else _SOURCES[name]
-    return re.compile(b"\n" + (_KUBECTL if kubectl else b"") + source.replace(b"PATH", build))
+    return re.escape(prefix) + b"(?:" + providers + rb")/" + chars + b"*+"
+
+
+def mixed_pattern(first: str, base_url: str = "/") -> tuple[re.Pattern[bytes], tuple[str, ...]]:
+    """Every format at once, for blocks whose lines of several formats are interleaved
+    (the logs of several controllers merged): (pattern, names). ``findall`` over lines, each
+    preceded by a newline, gives one row a ``/build/<known provider>/...`` request, with four
+    groups per name in that name's own order (:data:`ORDER`), empty but in the format that
+    matched. The formats are tried in the order :func:`parse_line` tries them with ``first``,
+    so each line is labelled as it labels it; kubectl's prefixes may be there or not."""
+    names = (first, *(name for name in NAMES if name != first))
+    # kubectl's prefix in each branch: a line is tried format by format as parse_line does
+    branches = [
+        _KUBECTL + _SOURCES[name].replace(b"PATH", _build(name, base_url)) for name in names
+    ]
+    return re.compile(b"\n(?:" + b"|".join(branches) + b")"), names
 
 
 def parse_line(line: bytes, first: str | None = None) -> tuple[str, Fields] | None:

@@ -143,19 +143,25 @@ def generate(
     builds_per_minute: int = 20,
     burst: Burst | None = BURST,
     seed: int = 0,
-    other_per_build: int = 2,
+    other_per_build: float = 2,
+    more_repos: int = 0,
+    ragged: bool = False,
 ) -> Iterator[str]:
     """Lines in time order: ``builds_per_minute`` builds (Poisson), ``other_per_build``
-    other requests per build, and the burst's extra builds of one repository."""
+    other requests per build (0.05: 95% of the lines are builds), and the burst's extra
+    builds of one repository. ``more_repos``: that many more distinct repositories, in the
+    long tail of the popularity; ``ragged``: lines from a few dozen bytes to a few
+    kilobytes (long user agents, referers and query strings)."""
     rng = random.Random(seed)
     start = start or dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    weights = [1 / (rank + 1) for rank in range(len(REPOS))]  # Zipf-like popularity
+    repos = REPOS + [f"gh/user{n}/project-{n:x}" for n in range(more_repos)]
+    weights = [1 / (rank + 1) for rank in range(len(repos))]  # Zipf-like popularity
     for minute in range(minutes):
         builds = _poisson(rng, builds_per_minute)
-        paths = [_build_path(rng, repo) for repo in rng.choices(REPOS, weights, k=builds)]
+        paths = [_build_path(rng, repo) for repo in rng.choices(repos, weights, k=builds)]
         if burst and burst.start_minute <= minute < burst.start_minute + burst.minutes:
             paths += [_build_path(rng, burst.repo) for _ in range(_poisson(rng, burst.per_minute))]
-        paths += [rng.choice(OTHER_PATHS) for _ in range(len(paths) * other_per_build)]
+        paths += [rng.choice(OTHER_PATHS) for _ in range(round(len(paths) * other_per_build))]
         seconds = sorted(rng.random() * 60 for _ in paths)
         rng.shuffle(paths)
         base = start + dt.timedelta(minutes=minute)
@@ -164,9 +170,12 @@ def generate(
                 path += "?build_token=" + _token(rng, fmt)
             status = 200 if rng.random() > 0.02 else rng.choice([404, 429, 500])
             client = f"10.{rng.randrange(1, 4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-            yield format_line(
-                fmt, base + dt.timedelta(seconds=offset), client, path, status, rng.choice(AGENTS)
-            )
+            agent = rng.choice(AGENTS)
+            if ragged:  # lengths spread over two orders of magnitude
+                agent += " x" * (int(rng.paretovariate(1.2) * 8) % 2000)
+                if rng.random() < 0.3:
+                    path += ("&" if "?" in path else "?") + "q=" + "a" * rng.randrange(1, 600)
+            yield format_line(fmt, base + dt.timedelta(seconds=offset), client, path, status, agent)
 
 
 def _token(rng: random.Random, fmt: str) -> str:
