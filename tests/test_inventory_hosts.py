@@ -121,7 +121,7 @@ def test_pod_object_from_the_api() -> None:
 
 
 def test_host_data_holds_every_documented_key_and_no_undocumented_one() -> None:
-    from binderfix.inventory.hosts import HOST_DATA
+    from binderfix.dind.hostdata import HOST_DATA
 
     pod = from_pod_object(json.loads((REPO / "tests/data/listings/pod.json").read_text()))
     data = host_data(pod, from_env({}), {})

@@ -186,7 +186,7 @@ def test_the_sandbox_and_deploy_examples_run(tmp_path: Path) -> None:
 def test_the_host_data_is_typed_documented_and_listed_in_the_readme() -> None:
     from typing import get_type_hints
 
-    from binderfix.inventory.hosts import HOST_DATA, BuilderHostData
+    from binderfix.dind.hostdata import HOST_DATA, BuilderHostData
 
     keys = list(get_type_hints(BuilderHostData))
     assert keys == list(HOST_DATA), "every key of BuilderHostData is described in HOST_DATA"

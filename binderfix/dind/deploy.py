@@ -9,17 +9,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from pyinfra import host
 from pyinfra.api import deploy
 
+from binderfix.dind.hostdata import BuilderHostData
 from binderfix.dind.operations import planned_refusal, socket_path
 from binderfix.invocation import refuse_unknown_inventory
 from binderfix.kube.operations import builder_pod
-
-if TYPE_CHECKING:  # the inventory documents the host data; the deploy only reads it
-    from binderfix.inventory.hosts import BuilderHostData
 
 refuse_unknown_inventory()  # a mistyped inventory module would run on no host, exit 0
 
@@ -33,7 +31,7 @@ def remediate_dind() -> None:
     Reads the host data that ``inventories/kubectl.py`` provides (``socket_path``,
     ``pod_name``, ``healthy``, ...).
     """
-    data = cast("BuilderHostData", host.data.dict())
+    data = cast(BuilderHostData, host.data.dict())
     fixed = socket_path(
         name=f"{data['socket_path']} is absent or a socket",
         path=data["socket_path"],
