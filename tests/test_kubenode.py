@@ -284,13 +284,15 @@ def test_what_the_api_refuses_is_a_clear_line_and_the_other_nodes_carry_on(
         from binderfix.kube.client import connect
 
         cluster = connect(kubeconfig=str(box.box.kubeconfig))
-        cluster.core.patch_node_status(
-            "node-1",
+        cluster.api.send_json(
+            "PATCH",
+            "/api/v1/nodes/node-1/status",
             {
                 "status": {
                     "conditions": [{"type": "Ready", "status": "False", "reason": "KubeletStopped"}]
                 }
             },
+            content_type="application/merge-patch+json",
         )
         out = deploy(box, "-y")
         text = out.stdout + out.stderr

@@ -243,20 +243,21 @@ def test_a_pod_that_vanishes_while_being_read_is_named_and_the_rest_still_counts
     from functools import partial
 
     from binderfix.kube import client as kube_client
+    from binderfix.kube import pods
     from binderfix.spikes.aggregate import Tally
     from binderfix.spikes.sources import tally_pods
 
     cluster = kube_client.connect(kubeconfig=str(sandbox.box.kubeconfig))
-    listed = type(cluster.core).list_namespaced_pod
+    listed = pods.list_pods
 
-    def list_then_delete_one(self, *args, **kwargs):  # noqa: ANN001, ANN202
-        response = listed(self, *args, **kwargs)
-        victim = sorted(p["metadata"]["name"] for p in json.loads(response.data)["items"])[0]
-        self.delete_namespaced_pod(victim, "prod")
+    def list_then_delete_one(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        found = listed(*args, **kwargs)
+        victim = sorted(p["metadata"]["name"] for p in found)[0]
+        pods.delete_pod(cluster, victim, "prod")
         list_then_delete_one.victim = victim
-        return response
+        return found
 
-    monkeypatch.setattr(type(cluster.core), "list_namespaced_pod", list_then_delete_one)
+    monkeypatch.setattr(pods, "list_pods", list_then_delete_one)
     counts = tally_pods(cluster, "component=controller", None, partial(Tally, 60))
     assert counts.sources_failed == {
         f"pod/{list_then_delete_one.victim}": "gone while being read (404)"

@@ -15,12 +15,9 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from binderfix.errors import BinderfixError
-
-if TYPE_CHECKING:  # the client is slow to import: only where a call is made
-    from kubernetes.client import CoreV1Api
+from binderfix.kube.rest import Rest
 
 # Where Kubernetes mounts a pod's ServiceAccount token, CA and namespace.
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -52,7 +49,7 @@ def api_timeout(env: Mapping[str, str] | None = None) -> float:
 class Cluster:
     """An API client, the namespace to work in, and how long a request may take."""
 
-    core: CoreV1Api
+    api: Rest
     namespace: str
     context: str | None
     timeout: float = DEFAULT_API_TIMEOUT
@@ -60,7 +57,7 @@ class Cluster:
     @property
     def server(self) -> str:
         """The API server's address, for messages (never its credentials)."""
-        return str(self.core.api_client.configuration.host)
+        return self.api.host
 
     @property
     def request_timeout(self) -> tuple[float, float]:
@@ -127,7 +124,7 @@ def connect(
     configuration.retries = Retry(total=1, redirect=0, status=0, raise_on_status=False)
     ns = namespace or ((chosen or {}).get("context") or {}).get("namespace") or "default"
     return Cluster(
-        core=client.CoreV1Api(client.ApiClient(configuration)),
+        api=Rest(client.ApiClient(configuration)),
         namespace=ns,
         context=(chosen or {}).get("name"),
         timeout=timeout,
@@ -169,7 +166,7 @@ def _connect_in_cluster(namespace: str | None, timeout: float) -> Cluster:
         except OSError:
             namespace = None
     return Cluster(
-        core=client.CoreV1Api(client.ApiClient(configuration)),
+        api=Rest(client.ApiClient(configuration)),
         namespace=namespace or "default",
         context=None,
         timeout=timeout,

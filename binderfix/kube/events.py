@@ -8,6 +8,7 @@ from typing import Any
 
 from binderfix.kube.client import Cluster
 from binderfix.kube.lease import micro_time
+from binderfix.kube.pods import namespaced
 
 COMPONENT = "binderfix-watch"
 
@@ -47,21 +48,18 @@ def event_object(
 def create_event(cluster: Cluster, event: dict[str, Any]) -> None:
     ns = event["metadata"]["namespace"]
     with cluster.errors(f"recording an event on pod {event['involvedObject']['name']}"):
-        cluster.core.create_namespaced_event(
-            ns, event, _preload_content=False, _request_timeout=cluster.request_timeout
+        cluster.api.send_json(
+            "POST", namespaced(cluster, ns, "events"), event, timeout=cluster.request_timeout
         )
 
 
 def list_events(cluster: Cluster, pod: str | None = None) -> list[dict[str, Any]]:
     """Events in the namespace, or those about one pod."""
-    import json
-
     fields = f"involvedObject.name={pod}" if pod else ""
     with cluster.errors(f"listing events in namespace {cluster.namespace!r}"):
-        response = cluster.core.list_namespaced_event(
-            cluster.namespace,
-            field_selector=fields,
-            _preload_content=False,
-            _request_timeout=cluster.request_timeout,
+        listing = cluster.api.get_json(
+            namespaced(cluster, None, "events"),
+            {"fieldSelector": fields},
+            cluster.request_timeout,
         )
-        return json.loads(response.data).get("items") or []
+        return listing.get("items") or []

@@ -1,7 +1,8 @@
 """Running a command in a pod through the Kubernetes exec API, as ``kubectl exec`` does.
 
-``kubernetes.stream.stream`` over ``connect_get_namespaced_pod_exec``: a websocket with
-channels v5 (or v4) for stdin, stdout, stderr and a status channel that carries the exit code.
+The kubernetes client's websocket (``kubernetes.stream.ws_client``) on ``pods/NAME/exec``,
+with channels v5 (or v4) for stdin, stdout, stderr and a status channel that carries the exit
+code.
 netcheck's probes and the ``kubenode`` connector both run through :func:`exec_in_pod`.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from binderfix.errors import BinderfixError
 from binderfix.kube.client import Cluster, api_error, api_message, status_of
+from binderfix.kube.pods import namespaced
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 
@@ -109,30 +111,25 @@ def exec_in_pod(
     """Run ``command`` in ``pod`` through the exec API and wait up to ``limit`` seconds.
 
     Returns an :class:`ExecResult` (a :class:`BinaryExecResult` with ``binary``); raises a
-    :class:`BinderfixError` if the exec cannot start. A fresh API client per exec:
-    ``stream()`` swaps its client's transport for a websocket while it runs, which must not
-    catch another thread's REST call."""
+    :class:`BinderfixError` if the exec cannot start. Each exec is its own websocket, so
+    several may run at once beside the REST calls."""
     import websocket
-    from kubernetes import client
-    from kubernetes.stream import stream
 
     if websocket.getdefaulttimeout() is None:  # the websocket's connect must not hang
         websocket.setdefaulttimeout(cluster.timeout)
-    api_client = client.ApiClient(cluster.core.api_client.configuration)
     empty: str | bytes = b"" if binary else ""
+    query = [
+        *(("command", part) for part in command),
+        ("container", container or None),
+        ("stderr", True),
+        ("stdin", stdin is not None),
+        ("stdout", True),
+        ("tty", False),
+    ]
+    resp = None
     try:
-        resp = stream(
-            client.CoreV1Api(api_client).connect_get_namespaced_pod_exec,
-            pod,
-            namespace or cluster.namespace,
-            command=command,
-            container=container or None,
-            stderr=True,
-            stdin=stdin is not None,
-            stdout=True,
-            tty=False,
-            binary=binary,
-            _preload_content=False,
+        resp = cluster.api.websocket(
+            namespaced(cluster, namespace, "pods", pod, "exec"), query, binary=binary
         )
         if stdin is not None:
             resp.write_stdin(stdin)
@@ -148,7 +145,8 @@ def exec_in_pod(
     except Exception as exc:  # ApiException, or the websocket client's own errors
         raise exec_error(exc, pod, cluster.server) from None
     finally:
-        with contextlib.suppress(Exception):
-            api_client.close()
+        if resp is not None:
+            with contextlib.suppress(Exception):
+                resp.close()
     code, message = exec_status(status_text) if finished else (None, "")
     return (BinaryExecResult if binary else ExecResult)(out, err, code, message)

@@ -9,11 +9,11 @@ A replace carries the resourceVersion that was read; the API refuses it with
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from binderfix.kube.client import Cluster
+from binderfix.kube.rest import path
 
 Object = dict[str, Any]
 
@@ -60,10 +60,9 @@ def micro_time(when: dt.datetime | None = None) -> str:
     return (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _api(cluster: Cluster) -> Any:
-    from kubernetes.client import CoordinationV1Api
-
-    return CoordinationV1Api(cluster.core.api_client)
+def _lease_path(cluster: Cluster, name: str = "") -> str:
+    names = (name,) if name else ()
+    return path("/apis/coordination.k8s.io/v1/namespaces", cluster.namespace, "leases", *names)
 
 
 def read_lease(cluster: Cluster, name: str) -> LeaseRecord | None:
@@ -71,17 +70,14 @@ def read_lease(cluster: Cluster, name: str) -> LeaseRecord | None:
 
     with cluster.errors(f"reading lease {name} in namespace {cluster.namespace!r}"):
         try:
-            response = _api(cluster).read_namespaced_lease(
-                name,
-                cluster.namespace,
-                _preload_content=False,
-                _request_timeout=cluster.request_timeout,
+            lease = cluster.api.get_json(
+                _lease_path(cluster, name), timeout=cluster.request_timeout
             )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return LeaseRecord.from_object(json.loads(response.data))
+        return LeaseRecord.from_object(lease)
 
 
 def write_lease(cluster: Cluster, name: str, record: LeaseRecord, create: bool) -> LeaseRecord:
@@ -96,26 +92,14 @@ def write_lease(cluster: Cluster, name: str, record: LeaseRecord, create: bool) 
     }
     if not create:
         body["metadata"]["resourceVersion"] = record.resource_version
-    api = _api(cluster)
+    method, where = (
+        ("POST", _lease_path(cluster)) if create else ("PUT", _lease_path(cluster, name))
+    )
     with cluster.errors(f"writing lease {name} in namespace {cluster.namespace!r}"):
         try:
-            if create:
-                response = api.create_namespaced_lease(
-                    cluster.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=cluster.request_timeout,
-                )
-            else:
-                response = api.replace_namespaced_lease(
-                    name,
-                    cluster.namespace,
-                    body,
-                    _preload_content=False,
-                    _request_timeout=cluster.request_timeout,
-                )
+            written = cluster.api.send_json(method, where, body, timeout=cluster.request_timeout)
         except ApiException as exc:
             if exc.status == 409:
                 raise Conflict(name) from None
             raise
-        return LeaseRecord.from_object(json.loads(response.data))
+        return LeaseRecord.from_object(written)

@@ -1,6 +1,6 @@
 """Pods, nodes and services through the API: list, read, create, delete, and pods' logs.
 
-Objects come back as plain JSON (``_preload_content=False``): binderfix turns them into its
+Objects come back as plain JSON (:mod:`binderfix.kube.rest`): binderfix turns them into its
 own records anyway, and skipping the client's models means one odd object in a real cluster
 cannot fail a whole listing. Every call carries the cluster's timeouts and turns what the
 client raises into a :class:`~binderfix.errors.BinderfixError`.
@@ -8,17 +8,34 @@ client raises into a :class:`~binderfix.errors.BinderfixError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from binderfix.kube.client import Cluster, api_message, status_of
+from binderfix.kube.rest import path
 
 Object = dict[str, Any]
 
 
-def _items(response: Any) -> list[Object]:
-    return json.loads(response.data).get("items") or []
+def namespaced(cluster: Cluster, namespace: str | None, plural: str, *name: str) -> str:
+    """The core/v1 path of a namespaced collection or object, quoted."""
+    return path("/api/v1/namespaces", namespace or cluster.namespace, plural, *name)
+
+
+def _items(cluster: Cluster, resource: str, query: dict[str, Any] | None = None) -> list[Object]:
+    return cluster.api.get_json(resource, query, cluster.request_timeout).get("items") or []
+
+
+def _get_or_none(cluster: Cluster, resource: str) -> Object | None:
+    """An object, or None when the API answers 404."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return cluster.api.get_json(resource, timeout=cluster.request_timeout)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def list_pods(
@@ -28,31 +45,19 @@ def list_pods(
     ns = namespace or cluster.namespace
     what = f"listing pods with {selector!r}" if selector else "listing pods"
     with cluster.errors(f"{what} in namespace {ns!r}"):
-        response = cluster.core.list_namespaced_pod(
-            ns,
-            label_selector=selector,
-            field_selector=fields,
-            _preload_content=False,
-            _request_timeout=cluster.request_timeout,
+        pods = _items(
+            cluster,
+            namespaced(cluster, ns, "pods"),
+            {"labelSelector": selector, "fieldSelector": fields},
         )
-        return sorted(_items(response), key=lambda p: p["metadata"]["name"])
+        return sorted(pods, key=lambda p: p["metadata"]["name"])
 
 
 def read_pod(cluster: Cluster, name: str, namespace: str | None = None) -> Object | None:
     """One pod, or None if there is no such pod."""
-    from kubernetes.client.exceptions import ApiException
-
     ns = namespace or cluster.namespace
     with cluster.errors(f"reading pod {name} in namespace {ns!r}"):
-        try:
-            response = cluster.core.read_namespaced_pod(
-                name, ns, _preload_content=False, _request_timeout=cluster.request_timeout
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return json.loads(response.data)
+        return _get_or_none(cluster, namespaced(cluster, ns, "pods", name))
 
 
 def create_pod(cluster: Cluster, manifest: Object, namespace: str | None = None) -> Object:
@@ -61,10 +66,9 @@ def create_pod(cluster: Cluster, manifest: Object, namespace: str | None = None)
     ns = namespace or cluster.namespace
     name = manifest.get("metadata", {}).get("name", "")
     with cluster.errors(f"creating pod {name} in namespace {ns!r}"):
-        response = cluster.core.create_namespaced_pod(
-            ns, manifest, _preload_content=False, _request_timeout=cluster.request_timeout
+        return cluster.api.send_json(
+            "POST", namespaced(cluster, ns, "pods"), manifest, timeout=cluster.request_timeout
         )
-        return json.loads(response.data)
 
 
 def delete_pod(
@@ -77,12 +81,14 @@ def delete_pod(
     from kubernetes.client.exceptions import ApiException
 
     ns = namespace or cluster.namespace
-    kwargs: dict[str, Any] = {"_request_timeout": cluster.request_timeout}
-    if grace_period_seconds is not None:
-        kwargs["grace_period_seconds"] = grace_period_seconds
     with cluster.errors(f"deleting pod {name} in namespace {ns!r}"):
         try:
-            cluster.core.delete_namespaced_pod(name, ns, _preload_content=False, **kwargs)
+            cluster.api.request(
+                "DELETE",
+                namespaced(cluster, ns, "pods", name),
+                {"gracePeriodSeconds": grace_period_seconds},
+                timeout=cluster.request_timeout,
+            ).release_conn()
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -92,43 +98,30 @@ def delete_pod(
 
 def list_nodes(cluster: Cluster) -> list[Object]:
     with cluster.errors("listing nodes"):
-        response = cluster.core.list_node(
-            _preload_content=False, _request_timeout=cluster.request_timeout
-        )
-        return _items(response)
+        return _items(cluster, "/api/v1/nodes")
 
 
 def read_node(cluster: Cluster, name: str) -> Object | None:
     """One Node, or None if the cluster has no such node."""
-    from kubernetes.client.exceptions import ApiException
-
     with cluster.errors(f"reading node {name}"):
-        try:
-            response = cluster.core.read_node(
-                name, _preload_content=False, _request_timeout=cluster.request_timeout
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return json.loads(response.data)
+        return _get_or_none(cluster, path("/api/v1/nodes", name))
 
 
 def list_services(cluster: Cluster) -> list[Object]:
     with cluster.errors(f"listing services in namespace {cluster.namespace!r}"):
-        response = cluster.core.list_namespaced_service(
-            cluster.namespace, _preload_content=False, _request_timeout=cluster.request_timeout
-        )
-        return _items(response)
+        return _items(cluster, namespaced(cluster, None, "services"))
 
 
 def pod_log(cluster: Cluster, name: str, container: str | None = None) -> str:
     """A (short) pod's whole log as text."""
-    kwargs: dict[str, Any] = {"_request_timeout": cluster.stream_timeout}
-    if container:
-        kwargs["container"] = container
     with cluster.errors(f"reading pod {name}'s log"):
-        return cluster.core.read_namespaced_pod_log(name, cluster.namespace, **kwargs)
+        response = cluster.api.request(
+            "GET",
+            namespaced(cluster, None, "pods", name, "log"),
+            {"container": container},
+            timeout=cluster.stream_timeout,
+        )
+        return response.data.decode("utf-8", "replace")
 
 
 def follow_log(
@@ -145,16 +138,14 @@ def follow_log(
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
-    kwargs: dict[str, Any] = {
-        "_preload_content": False,
-        "_request_timeout": cluster.stream_timeout,
-    }
-    if since_seconds:
-        kwargs["since_seconds"] = since_seconds
-    if container:
-        kwargs["container"] = container
+    query = {"sinceSeconds": since_seconds or None, "container": container}
     try:
-        stream = cluster.core.read_namespaced_pod_log(name, cluster.namespace, **kwargs)
+        stream = cluster.api.request(
+            "GET",
+            namespaced(cluster, None, "pods", name, "log"),
+            query,
+            timeout=cluster.stream_timeout,
+        )
         try:
             consume(stream.read1)
         finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from binderfix.kube.client import Cluster
+from binderfix.kube.pods import namespaced
 
 Object = dict[str, Any]
 # The API server ends a watch after timeoutSeconds; a watch then resumes from where it was.
@@ -33,13 +34,9 @@ class Listing:
 def list_pods_at(cluster: Cluster, selector: str) -> Listing:
     """The pods matching ``selector`` and the resourceVersion the list was read at."""
     with cluster.errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
-        response = cluster.core.list_namespaced_pod(
-            cluster.namespace,
-            label_selector=selector,
-            _preload_content=False,
-            _request_timeout=cluster.request_timeout,
+        body = cluster.api.get_json(
+            namespaced(cluster, None, "pods"), {"labelSelector": selector}, cluster.request_timeout
         )
-        body = json.loads(response.data)
     return Listing(
         items=body.get("items") or [],
         resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""),
@@ -55,16 +52,18 @@ def watch_pods(
     breaks."""
     doing = f"watching pods with {selector!r} in namespace {cluster.namespace!r}"
     with cluster.errors(doing):
-        response = cluster.core.list_namespaced_pod(
-            cluster.namespace,
-            label_selector=selector,
-            watch=True,
-            resource_version=resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=seconds,
-            _preload_content=False,
+        response = cluster.api.request(
+            "GET",
+            namespaced(cluster, None, "pods"),
+            {
+                "labelSelector": selector,
+                "watch": True,
+                "resourceVersion": resource_version,
+                "allowWatchBookmarks": True,
+                "timeoutSeconds": seconds,
+            },
             # No read timeout beyond the watch's own: a quiet cluster sends nothing for minutes.
-            _request_timeout=(cluster.timeout, seconds + cluster.timeout),
+            timeout=(cluster.timeout, seconds + cluster.timeout),
         )
         try:
             for line in _lines(response):
