@@ -91,6 +91,17 @@ def test_ssh_runs_commands_with_arguments_intact_and_returns_status(
     assert shared_sandbox.ssh("node-3", "hostname").stdout.strip() == "node-3"
 
 
+def test_ssh_commands_start_with_a_nodes_shell_not_this_machines(
+    shared_sandbox: RunningSandbox,
+) -> None:
+    # sshd runs each command through bash, which sources ~/.bashrc: a node has Debian's
+    # default there, not this machine's (which here runs pyenv: 0.1 s a command, and errors).
+    out = shared_sandbox.ssh("node-1", "cat", os.path.expanduser("~/.bashrc"))
+    skel = Path("/etc/skel/.bashrc")
+    assert out.stdout == (skel.read_text() if skel.is_file() else "")
+    assert shared_sandbox.ssh("node-1", "true").stderr == ""
+
+
 def test_ssh_to_unknown_node_lists_the_nodes(shared_sandbox: RunningSandbox) -> None:
     out = shared_sandbox.ssh("node-9", "true")
     assert out.returncode == 2
