@@ -13,7 +13,10 @@ timed from its start until every builder pod is Running and Ready again:
 Then a no-change run on a healthy sandbox: parallel `ssh node test -d P` on every node
 against the deploy, `binderfix check` and the deploy over kubenode.
 
-    sudo .venv/bin/python -m benchmarks.bench_dind [--nodes 20] [--only deploy,kubenode]
+Measures alternate in rounds (--runs, default 3: every measure once per round), and the
+median of each is compared, so a burst of other load falls on every measure alike.
+
+    sudo .venv/bin/python -m benchmarks.bench_dind [--nodes 20] [--runs 3] [--only deploy,kubenode]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -179,13 +183,28 @@ def measure(
             subprocess.run(
                 [str(BIN / "binderfix"), "sandbox", "down", "--dir", d], capture_output=True
             )
-    print(f"  {name:<48} {took:6.2f}s", flush=True)
     return took
+
+
+def rounds(
+    runs: int, measures: dict[str, Callable[[Env, str, int], None]], nodes: int, broken: int
+) -> dict[str, float]:
+    """The median of ``runs`` alternating rounds of every measure, each printed."""
+    times: dict[str, list[float]] = {k: [] for k in measures}
+    for _ in range(runs):
+        for name, run in measures.items():
+            times[name].append(measure(name, nodes, broken, run, wait=broken > 0))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    for name, took in medians.items():
+        spread = ", ".join(f"{t:.2f}" for t in times[name])
+        print(f"  {name:<20} {took:6.2f}s median  ({spread})", flush=True)
+    return medians
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3, help="rounds; each measure's median counts")
     parser.add_argument("--only", help="comma-separated measures to run (default: all)")
     args = parser.parse_args()
     n, broken = args.nodes, args.nodes // 2
@@ -206,9 +225,9 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     print(f"load before: {os.getloadavg()[0]:.2f}")
     print(f"{n} nodes, {broken} broken: until every builder is Running and Ready")
-    fixed = {k: measure(k, n, broken, f, True) for k, f in fixes.items() if not only or k in only}
+    fixed = rounds(args.runs, {k: f for k, f in fixes.items() if not only or k in only}, n, broken)
     print(f"{n} healthy nodes, nothing to change")
-    calm = {k: measure(k, n, 0, f, False) for k, f in quiet.items() if not only or k in only}
+    calm = rounds(args.runs, {k: f for k, f in quiet.items() if not only or k in only}, n, 0)
     print(f"load after: {os.getloadavg()[0]:.2f}")
     if "floor" in fixed:
         for k in ("deploy", "limited", "kubenode", "ansible"):
