@@ -121,6 +121,29 @@ def test_nodes_are_isolated_from_each_other_and_the_host(shared_sandbox: Running
     )
 
 
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def test_api_server_keeps_no_record_of_answered_requests(shared_sandbox: RunningSandbox) -> None:
+    # A real API server's cost per request stays flat for weeks; kmock keeps every request
+    # for a test's assertions and matched each new one against them all, so a long-lived
+    # sandbox (a watcher's soak, a benchmark) slowed and grew with every request.
+    from binderfix.kube.client import connect
+
+    env = shared_sandbox.env
+    cluster = connect(kubeconfig=env["KUBECONFIG"], namespace=env["BINDERFIX_NAMESPACE"])
+    pid = shared_sandbox.box.load().apiserver_pid
+    pods = "/api/v1/namespaces/prod/pods"
+    for _ in range(300):  # warm: caches, pools, allocator arenas
+        cluster.api.get_json(pods, timeout=10)
+    before = _rss_kib(pid)
+    for _ in range(3000):
+        cluster.api.get_json(pods, timeout=10)
+    assert _rss_kib(pid) - before < 4096, "the API server grew by more than 4 MiB"
+
+
 def test_up_refuses_a_directory_whose_sandbox_runs(shared_sandbox: RunningSandbox) -> None:
     out = run(BINDERFIX, "sandbox", "up", "--dir", str(shared_sandbox.dir))
     assert out.returncode == 2
