@@ -22,7 +22,7 @@ import pytest
 
 from binderfix.netcheck.targets import label_of
 from tests.conftest import BINDERFIX, KUBECTL, RunningSandbox, run
-from tests.test_netcheck_probe import TOKEN, local_servers
+from tests.helpers import TOKEN, local_servers
 
 
 @pytest.fixture(scope="module")

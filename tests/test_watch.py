@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -15,6 +14,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import BINDERFIX, RunningSandbox, run, start_sandbox
+from tests.helpers import (
+    break_node,
+    events,
+    free_port,
+    node_sh,
+    path_state,
+    reasons,
+    replace_builder,
+    wait_for,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -31,12 +40,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
         yield sandbox
     finally:
         run(BINDERFIX, "sandbox", "down", "--dir", str(sandbox.dir))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Watcher:
@@ -132,55 +135,6 @@ def watchers(
         heal(box)
 
 
-def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
-def node_sh(box: RunningSandbox, node: str, script: str) -> None:
-    from binderfix.sandbox.cluster import node_exec
-
-    node_exec(box.box.load().host(node).pid, ["sh", "-c", script])
-
-
-def path_state(box: RunningSandbox, node: str) -> str:
-    return box.box.socket_state(box.box.load().host(node))
-
-
-def replace_builder(box: RunningSandbox, node: str) -> str:
-    old = box.builder_pods()[node].name
-    box.kubectl("delete", "pod", "-n", "prod", old, "--wait=false")
-    return old
-
-
-def break_node(box: RunningSandbox, node: str, contents: str = "") -> str:
-    """The kubelet's mistake (a directory at the socket path), then the builder pod replaced:
-    the new one crash-loops. Returns the crash-looping pod's name."""
-    script = "p=/var/run/dind/docker.sock; mkdir -p /var/run/dind; rm -f $p; mkdir $p"
-    if contents:
-        script += f"; touch $p/{contents}"
-    node_sh(box, node, script)
-    old = replace_builder(box, node)
-    return wait_for(
-        lambda: next(
-            (
-                p.name
-                for n, p in box.builder_pods().items()
-                if n == node and p.name != old and p.restarts >= 1
-            ),
-            None,
-        ),
-        20,
-        f"the builder on {node} to crash-loop",
-    )
-
-
 def heal(box: RunningSandbox) -> None:
     """Every node's socket path clean and every builder Ready again."""
     for node in ("node-1", "node-2", "node-3"):
@@ -199,17 +153,6 @@ def heal(box: RunningSandbox) -> None:
         30,
         "every builder to be Ready",
     )
-
-
-def events(box: RunningSandbox, pod: str | None = None) -> list[dict]:
-    from binderfix.kube.client import connect
-    from binderfix.kube.events import list_events
-
-    return list_events(connect(kubeconfig=str(box.box.kubeconfig), namespace="prod"), pod)
-
-
-def reasons(box: RunningSandbox, pod: str) -> list[str]:
-    return [e["reason"] for e in events(box, pod)]
 
 
 def leader_of(ws: list[Watcher]) -> Watcher:

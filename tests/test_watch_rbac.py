@@ -15,7 +15,7 @@ import yaml
 
 from binderfix.sandbox.rbac import allows, rules_from_manifest
 from tests.conftest import BINDERFIX, REPO, run, start_sandbox
-from tests.test_watch import break_node, free_port, reasons, wait_for
+from tests.helpers import break_node, free_port, reasons, wait_for
 
 MANIFEST = REPO / "deploys" / "watch.yaml"
 

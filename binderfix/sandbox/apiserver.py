@@ -42,9 +42,10 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import admission, netns, rbac, selectors, watches
-from binderfix.sandbox.cluster import GCE_PROJECT, GCE_ZONE, SERVICES, Host, Sandbox, State
+from binderfix.sandbox import admission, netns, rbac, selectors, tables, watches
+from binderfix.sandbox.cluster import Sandbox
 from binderfix.sandbox.kubelet import Kubelet, now_iso
+from binderfix.sandbox.state import GCE_PROJECT, GCE_ZONE, SERVICES, Host, State
 
 PODS = kmock.resource("", "v1", "pods")
 NODES = kmock.resource("", "v1", "nodes")
@@ -341,7 +342,7 @@ class SandboxAPI(kmock.KubernetesEmulator):
         except selectors.SelectorError as exc:
             return _status(400, "BadRequest", str(exc))
         if "as=Table" in raw.headers.get("Accept", ""):
-            body = selectors.table(
+            body = tables.table(
                 request.resource.plural or "", items, raw.query.get("includeObject", "Metadata")
             )
             return aiohttp.web.json_response(body)

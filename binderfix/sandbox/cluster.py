@@ -8,11 +8,8 @@ the sandbox's index.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,100 +18,25 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from binderfix.errors import BinderfixError
-from binderfix.sandbox import netns
-
-NAMESPACE = "prod"
-RELEASE = "prod"
-SOCKET_PATH = "/var/run/dind/docker.sock"
-# On the node, /var/run is Debian's symlink to /run, which the node has to itself.
-NODE_SOCKET_PATH = "/run/dind/docker.sock"
-
-# Where a GKE node would live: Nodes carry `gce://PROJECT/ZONE/NAME` as providerID, and the SSH
-# config answers to `NAME.ZONE.PROJECT` too, the alias `gcloud compute config-ssh` writes.
-GCE_PROJECT = "binderfix-sandbox"
-GCE_ZONE = "sandbox-a"
-
-# Control-plane pods: (role, host octet). Nodes take octets from NODE_OCTET on.
-CONTROL_HOSTS = (("hub", 2), ("proxy", 3), ("binder", 4), ("internet", 5))
-NODE_OCTET = 10
-MAX_NODES = 240
-WAIT_TIMEOUT = 60.0  # seconds `up --wait` gives the builder pods to settle
-BUILDER_SELECTOR = "app=binder,component=image-builder"
-
-# Services of the release: name -> (backing role, ports). Default names, no prefix.
-SERVICES = {
-    "binder": ("binder", (80,)),
-    "hub": ("hub", (8081,)),
-    "proxy-public": ("proxy", (80,)),
-    "proxy-api": ("proxy", (8001,)),
-}
-
-SYSTEM_PACKAGES = {
-    "ip": "iproute2",
-    "unshare": "util-linux",
-    "nsenter": "util-linux",
-    "mount": "mount",
-    "sshd": "openssh-server",
-    "ssh": "openssh-client",
-    "ssh-keygen": "openssh-client",
-    "sudo": "sudo",  # real nodes have it: deploys with _sudo=True must run here as there
-}
+from binderfix.sandbox import files, netns, preflight
+from binderfix.sandbox.state import (
+    BUILDER_SELECTOR,
+    CONTROL_HOSTS,
+    MAX_NODES,
+    NODE_OCTET,
+    NODE_SOCKET_PATH,
+    SOCKET_PATH,
+    WAIT_TIMEOUT,
+    Host,
+    State,
+    load_state,
+    save_state,
+)
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Host:
-    """A network namespace on the sandbox bridge: a node, or a control-plane pod."""
-
-    name: str
-    role: str  # "node", or one of CONTROL_HOSTS' roles
-    ip: str
-    netns: str
-    veth: str
-    pid: int = 0
-    broken: bool = False
-
-
-@dataclass
-class State:
-    dir: str
-    index: int
-    namespace: str = NAMESPACE
-    release: str = RELEASE
-    labels: str = "current"  # or "legacy": component=dind, as before late 2022
-    socket_path: str = SOCKET_PATH
-    hosts: list[Host] = field(default_factory=list)
-    apiserver_pid: int = 0
-    apiserver_port: int = 0
-    started: float = 0.0
-    missing_images: list[str] = field(default_factory=list)  # images no node can pull
-    init_container: bool = False  # today's chart: an init container rmdirs the socket path
-
-    @property
-    def subnet(self) -> str:
-        return f"10.250.{self.index}"
-
-    @property
-    def bridge(self) -> str:
-        return f"bfx{self.index}"
-
-    @property
-    def nodes(self) -> list[Host]:
-        return [h for h in self.hosts if h.role == "node"]
-
-    def host(self, name: str) -> Host:
-        for h in self.hosts:
-            if h.name == name or (h.role == name and h.role != "node"):
-                return h
-        names = ", ".join(h.name for h in self.nodes)
-        raise BinderfixError(
-            f"no node named {name!r} in this sandbox", hint=f"the nodes are: {names}"
-        )
 
 
 class Sandbox:
@@ -154,22 +76,10 @@ class Sandbox:
         return str(self.dir)
 
     def load(self) -> State | None:
-        try:
-            raw = json.loads(self.state_file.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise BinderfixError(
-                f"cannot read {self.state_file}: {exc}",
-                hint="remove the directory by hand if it is not a sandbox",
-            ) from None
-        hosts = [Host(**h) for h in raw.pop("hosts", [])]
-        return State(hosts=hosts, **raw)
+        return load_state(self.state_file)
 
     def save(self, state: State) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2))
-        tmp.replace(self.state_file)
+        save_state(self.state_file, state)
 
     def secret(self, name: str) -> str:
         """A secret of the sandbox (API token, proxy token), kept in a 0600 file."""
@@ -233,7 +143,7 @@ class Sandbox:
                 state.index = _claim_index()
                 self.save(state)
             with _step(say, "keys and config"):
-                self._write_keys()
+                files.write_keys(self.dir)
                 if manifest is not None:
                     (self.dir / "rbac.yaml").write_text(manifest)
             with _step(
@@ -295,8 +205,8 @@ class Sandbox:
                 reason = exc.strerror if isinstance(exc, OSError) else "not text"
                 raise BinderfixError(f"cannot read --rbac {rbac}: {reason}") from None
             rules_from_manifest(manifest)  # refuse a bad manifest before anything starts
-        preflight()
-        _check_dir(self.dir)
+        preflight.preflight()
+        preflight.check_dir(self.dir)
         if self.load() is not None:
             if self.running():
                 raise BinderfixError(
@@ -329,63 +239,6 @@ class Sandbox:
                     hint=f"see {self.dir / 'logs' / 'apiserver.log'}",
                 )
             time.sleep(0.1)
-
-    def _write_keys(self) -> None:
-        ssh_dir = self.dir / "ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        for key in (self.ssh_key, ssh_dir / "ssh_host_ed25519_key"):
-            if not key.exists():
-                subprocess.run(
-                    [
-                        "ssh-keygen",
-                        "-q",
-                        "-t",
-                        "ed25519",
-                        "-N",
-                        "",
-                        "-C",
-                        "binderfix-sandbox",
-                        "-f",
-                        str(key),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-        shutil.copy(f"{self.ssh_key}.pub", ssh_dir / "authorized_keys")
-        (ssh_dir / "sshd_config").write_text(
-            "\n".join(
-                [
-                    "Port 22",
-                    f"HostKey {ssh_dir / 'ssh_host_ed25519_key'}",
-                    f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
-                    "PermitRootLogin prohibit-password",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "UsePAM no",
-                    "StrictModes no",
-                    "PidFile none",
-                    "MaxStartups 200",
-                    "MaxSessions 100",
-                    "Subsystem sftp internal-sftp",
-                    "",
-                ]
-            )
-        )
-        secrets_dir = self.dir / "secrets"
-        secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        for name in ("api-token", "restricted-token", "configproxy-auth-token"):
-            path = secrets_dir / name
-            if not path.exists():
-                path.write_text(secrets.token_hex(24))
-                path.chmod(0o600)
-        expects = secrets_dir / "proxy-expects"
-        shutil.copy(secrets_dir / "configproxy-auth-token", expects)
-        expects.chmod(0o600)
-        (self.dir / "logs").mkdir(exist_ok=True)
-        if not (secrets_dir / "apiserver.key").exists():
-            from binderfix.sandbox.tls import make_certificates
-
-            make_certificates(secrets_dir)
 
     def _make_network(self, state: State, nodes: int, broken: int) -> None:
         k = state.index
@@ -438,24 +291,12 @@ class Sandbox:
                     state.hosts,
                 )
             )
-        (self.dir / "hosts").write_text(self._hosts_file(state))
+        (self.dir / "hosts").write_text(files.hosts_file(state))
         # The host's nameserver is out of the namespaces' reach: a name that is not in the
         # hosts file must fail at once (as NXDOMAIN from cluster DNS would), not time out.
         (self.dir / "resolv.conf").write_text(
             "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
         )
-
-    def _hosts_file(self, state: State) -> str:
-        """The cluster's DNS, as pods see it: each Service's names resolve to its backing pod."""
-        lines = ["127.0.0.1 localhost"]
-        by_role = {h.role: h for h in state.hosts}
-        for svc, (role, _ports) in SERVICES.items():
-            ns = state.namespace
-            lines.append(
-                f"{by_role[role].ip} {svc} {svc}.{ns} {svc}.{ns}.svc {svc}.{ns}.svc.cluster.local"
-            )
-        lines += [f"{h.ip} {h.name}" for h in state.nodes]
-        return "\n".join(lines) + "\n"
 
     def _start_hosts(self, state: State) -> None:
         py = sys.executable
@@ -527,19 +368,7 @@ class Sandbox:
             log.close()
             h.pid = proc.pid
             self.save(state)
-        host_key = (self.dir / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-        self.known_hosts.write_text(
-            "".join(f"{h.ip},{h.name} {' '.join(host_key)}\n" for h in state.nodes)
-        )
-        # What `gcloud compute config-ssh` does for a real cluster: `ssh node-1` just works.
-        self.ssh_config.write_text(
-            "".join(
-                f"Host {h.name} {h.name}.{GCE_ZONE}.{GCE_PROJECT}\n  HostName {h.ip}\n"
-                f"  User root\n  IdentityFile {self.ssh_key}\n"
-                f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n"
-                for h in state.nodes
-            )
-        )
+        files.write_ssh_client_files(self.dir, state)
 
     def _start_apiserver(self, state: State) -> None:
         port_file = self.dir / "apiserver.json"
@@ -564,36 +393,11 @@ class Sandbox:
             time.sleep(0.05)
         state.apiserver_port = json.loads(port_file.read_text())["port"]
         self.save(state)
-        self._write_kubeconfig(state, self.kubeconfig, "admin", "api-token")
+        files.write_kubeconfig(self.dir, state, self.kubeconfig, "admin", "api-token")
         if (self.dir / "rbac.yaml").exists():
-            self._write_kubeconfig(
-                state, self.restricted_kubeconfig, "binderfix", "restricted-token"
+            files.write_kubeconfig(
+                self.dir, state, self.restricted_kubeconfig, "binderfix", "restricted-token"
             )
-
-    def _write_kubeconfig(self, state: State, path: Path, user: str, token_secret: str) -> None:
-        server = f"https://127.0.0.1:{state.apiserver_port}"
-        ca = base64.b64encode((self.dir / "secrets" / "ca.crt").read_bytes()).decode()
-        text = f"""apiVersion: v1
-kind: Config
-clusters:
-- name: binderfix-sandbox
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: binderfix-sandbox-{user}
-  user:
-    token: {self.secret(token_secret)}
-contexts:
-- name: binderfix-sandbox
-  context:
-    cluster: binderfix-sandbox
-    user: binderfix-sandbox-{user}
-    namespace: {state.namespace}
-current-context: binderfix-sandbox
-"""
-        path.write_text(text)
-        path.chmod(0o600)
 
     # -- down -------------------------------------------------------------------------------
 
@@ -757,50 +561,6 @@ def node_exec(
     return proc
 
 
-def preflight() -> None:
-    """Root, namespaces and the system packages: install what is missing when we can."""
-    if os.geteuid() != 0:
-        raise BinderfixError(
-            "binderfix sandbox needs root: it creates network namespaces, a bridge and sshd nodes",
-            hint="run it as root (sudo .venv/bin/binderfix sandbox up ...)",
-        )
-    missing = sorted(
-        {
-            pkg
-            for cmd, pkg in SYSTEM_PACKAGES.items()
-            if not shutil.which(cmd) and not os.path.exists(f"/usr/sbin/{cmd}")
-        }
-    )
-    if missing:
-        if not shutil.which("apt-get"):
-            raise BinderfixError(
-                f"missing system packages: {', '.join(missing)}",
-                hint="install them with your distribution's package manager",
-            )
-        print(f"installing system packages: {', '.join(missing)}", file=sys.stderr)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
-        proc = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise BinderfixError(
-                f"could not install {', '.join(missing)}: {proc.stderr.strip()[-500:]}",
-                hint=f"apt-get install {' '.join(missing)}",
-            )
-    probe = subprocess.run(
-        ["unshare", "--net", "--mount", "--uts", "true"], capture_output=True, text=True
-    )
-    if probe.returncode != 0:
-        raise BinderfixError(
-            f"this kernel or container does not allow new namespaces: {probe.stderr.strip()}",
-            hint="run the sandbox on a machine (or a privileged container) with namespaces",
-        )
-
-
 def builders_unsettled(state: State, pods: dict[str, tuple[bool, str]]) -> list[str]:
     """The nodes whose builder pod is not yet as ``sandbox up --wait`` promises, each with
     what it is waiting for. ``pods``: node name -> (healthy, status reason)."""
@@ -812,22 +572,6 @@ def builders_unsettled(state: State, pods: dict[str, tuple[bool, str]]) -> list[
         elif not h.broken and not healthy:
             waiting.append(f"{h.name}: {reason or 'not Ready yet'}")
     return waiting
-
-
-def _check_dir(directory: Path) -> None:
-    """A --dir that ``up`` can make or use: not a file, under a directory it may write in."""
-    try:
-        if directory.exists() and not directory.is_dir():
-            raise BinderfixError(f"--dir {directory} is not a directory")
-        parent = directory
-        while not parent.exists():
-            parent = parent.parent
-    except OSError as exc:
-        raise BinderfixError(f"--dir {directory} cannot be reached: {exc.strerror}") from None
-    if not parent.is_dir():
-        raise BinderfixError(f"--dir {directory} cannot be made: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise BinderfixError(f"--dir {directory} cannot be made or written: {parent} is read-only")
 
 
 @contextmanager

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import kmock
 
 from binderfix.sandbox import netns
-from binderfix.sandbox.cluster import Host, Sandbox, State
+from binderfix.sandbox.cluster import Sandbox
+from binderfix.sandbox.state import Host, State
 
 if TYPE_CHECKING:
     from binderfix.sandbox.apiserver import SandboxAPI

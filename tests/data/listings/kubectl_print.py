@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from binderfix.sandbox.selectors import POD_COLUMNS, pod_row
+from binderfix.sandbox.tables import POD_COLUMNS, pod_row
 
 HERE = Path(__file__).resolve().parent
 KUBECTL = Path(sys.executable).parent / "kubectl"
