@@ -28,7 +28,6 @@ import asyncio
 import collections
 import datetime as dt
 import json
-import secrets
 import signal
 import ssl
 import sys
@@ -42,18 +41,18 @@ import attrs
 import kmock
 from kmock._internal import rendering  # the Request type kmock hands to handlers
 
-from binderfix.sandbox import admission, netns, rbac, selectors, tables, watches
+from binderfix.sandbox import admission, netns, objects, rbac, selectors, tables, watches
 from binderfix.sandbox.cluster import Sandbox
-from binderfix.sandbox.kubelet import Kubelet, now_iso
-from binderfix.sandbox.state import GCE_PROJECT, GCE_ZONE, SERVICES, Host, State
-
-PODS = kmock.resource("", "v1", "pods")
-NODES = kmock.resource("", "v1", "nodes")
-SERVICES_RES = kmock.resource("", "v1", "services")
-NAMESPACES = kmock.resource("", "v1", "namespaces")
-DAEMONSETS = kmock.resource("apps", "v1", "daemonsets")
-LEASES = kmock.resource("coordination.k8s.io", "v1", "leases")
-EVENTS = kmock.resource("", "v1", "events")
+from binderfix.sandbox.kubelet import Kubelet
+from binderfix.sandbox.objects import (
+    DAEMONSETS,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES_RES,
+)
+from binderfix.sandbox.state import SERVICES, State
 
 _VERBS = {
     "LIST": "list",
@@ -110,6 +109,18 @@ class SandboxAPI(kmock.KubernetesEmulator):
         self.history.append(change)
         for queue in self.watchers:
             queue.put_nowait(change)
+
+    def add_pod(self, namespace: str, pod: dict[str, Any]) -> None:
+        self.objects[PODS, namespace, pod["metadata"]["name"]] = pod
+        self.changed(PODS, namespace, pod["metadata"]["name"], "ADDED")
+
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        obj = self.live(PODS, namespace, name)
+        if obj is None:
+            return False
+        obj.patch(patch)
+        self.changed(PODS, namespace, name)
+        return True
 
     def forget_history(self) -> None:
         """After a restart the watch cache starts at the current revision."""
@@ -537,26 +548,6 @@ async def _send_status(ws: aiohttp.web.WebSocketResponse, code: int, message: st
 # -- the cluster's objects ----------------------------------------------------------------------
 
 
-def _uid() -> str:
-    h = secrets.token_hex(16)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _meta(
-    name: str, namespace: str | None = None, labels: dict[str, str] | None = None
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": name,
-        "uid": _uid(),
-        "creationTimestamp": now_iso(),
-        "resourceVersion": "1",
-        "labels": labels or {},
-    }
-    if namespace:
-        meta["namespace"] = namespace
-    return meta
-
-
 def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
     """Nodes, the namespace, the release's Services and DaemonSet, and the non-builder pods."""
     ns = state.namespace
@@ -566,17 +557,17 @@ def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
         api.objects[NAMESPACES, None, name] = {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": _meta(name, labels={"kubernetes.io/metadata.name": name, **labels}),
+            "metadata": objects.meta(name, labels={"kubernetes.io/metadata.name": name, **labels}),
             "status": {"phase": "Active"},
         }
     for node in state.nodes:
-        api.objects[NODES, None, node.name] = _node_object(node)
+        api.objects[NODES, None, node.name] = objects.node_object(node)
     by_role = {h.role: h for h in state.hosts}
     for svc, (role, ports) in SERVICES.items():
         api.objects[SERVICES_RES, ns, svc] = {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _meta(
+            "metadata": objects.meta(
                 svc,
                 ns,
                 {
@@ -598,50 +589,17 @@ def populate(api: SandboxAPI, state: State, kubelet: Kubelet) -> None:
     api.objects[DAEMONSETS, ns, f"{state.release}-dind"] = {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": _meta(
-            f"{state.release}-dind", ns, {"app": "binder", "component": "image-builder"}
-        ),
+        "metadata": {
+            **objects.meta(
+                f"{state.release}-dind", ns, {"app": "binder", "component": "image-builder"}
+            ),
+            "uid": kubelet.daemonset_uid,
+        },
         "spec": {"selector": {"matchLabels": kubelet.builder_labels()}},
         "status": {"desiredNumberScheduled": len(state.nodes)},
     }
     kubelet.start_control_pods()
     kubelet.start_builders()
-
-
-def _node_object(node: Host) -> dict[str, Any]:
-    uname = Path("/proc/sys/kernel/osrelease").read_text().strip()
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": _meta(
-            node.name,
-            labels={
-                "kubernetes.io/hostname": node.name,
-                "kubernetes.io/os": "linux",
-                "hub.jupyter.org/node-purpose": "user",
-            },
-        ),
-        "spec": {"providerID": f"gce://{GCE_PROJECT}/{GCE_ZONE}/{node.name}"},
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": node.ip},
-                {"type": "Hostname", "address": node.name},
-            ],
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            "nodeInfo": {
-                "kubeletVersion": "v1.31.0-sandbox",
-                "kubeProxyVersion": "v1.31.0-sandbox",
-                "osImage": "binderfix sandbox node",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "kernelVersion": uname,
-                "containerRuntimeVersion": "sandbox://1.0",
-                "machineID": node.name,
-                "systemUUID": node.name,
-                "bootID": node.name,
-            },
-        },
-    }
 
 
 async def serve(sandbox: Sandbox) -> None:

@@ -22,18 +22,13 @@ import string
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import kmock
-
-from binderfix.sandbox import netns
+from binderfix.sandbox import netns, objects
 from binderfix.sandbox.cluster import Sandbox
+from binderfix.sandbox.objects import PodStore, now_iso
 from binderfix.sandbox.state import Host, State
 
-if TYPE_CHECKING:
-    from binderfix.sandbox.apiserver import SandboxAPI
-
-PODS = kmock.resource("", "v1", "pods")
 BACKOFF_START = 0.5  # seconds; the real kubelet starts at 10 s and caps at 5 min
 BACKOFF_CAP = 4.0
 LogLines = list[tuple[dt.datetime, str]]
@@ -51,10 +46,6 @@ INIT_CONTAINER: dict[str, Any] = {
         'p=/var/run/dind/docker.sock; if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir "$p"; fi',
     ],
 }
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pod_suffix(n: int = 5) -> str:
@@ -75,7 +66,7 @@ class _Builder:
 
 @dataclass
 class Kubelet:
-    api: SandboxAPI
+    api: PodStore
     state: State
     sandbox: Sandbox
     builders: dict[str, _Builder] = field(default_factory=dict)  # node name -> builder
@@ -88,6 +79,8 @@ class Kubelet:
     # which exec enters (namespaces and root)
     node_pods: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     node_pod_ns: dict[str, str] = field(default_factory=dict)  # pod name -> its namespace
+    # The builder DaemonSet's uid: its pods' ownerReferences name it, as a controller's do.
+    daemonset_uid: str = field(default_factory=objects.uid)
 
     # -- builder pods -----------------------------------------------------------------------
 
@@ -120,60 +113,58 @@ class Kubelet:
         self.pod_hosts[name] = node
         self.pod_logs[name] = []
         ns = self.state.namespace
-        self.api.objects[PODS, ns, name] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "uid": secrets.token_hex(16),
-                "creationTimestamp": now_iso(),
-                "generateName": f"{self.state.release}-dind-",
-                "labels": {
-                    **self.builder_labels(),
-                    "controller-revision-hash": "6d4b5c7f9",
-                    "pod-template-generation": "1",
-                },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "DaemonSet",
-                        "controller": True,
-                        "name": f"{self.state.release}-dind",
-                        "uid": "sandbox-ds",
-                    }
-                ],
-            },
-            "spec": {
-                "nodeName": node.name,
-                **({"initContainers": [INIT_CONTAINER]} if self.state.init_container else {}),
-                "containers": [
-                    {
-                        "name": "dind",
-                        "image": "docker.io/library/docker:27-dind",
-                        "args": ["dockerd", f"--host=unix://{self.state.socket_path}"],
-                        "volumeMounts": [{"name": "run-dind", "mountPath": "/var/run/dind"}],
-                    }
-                ],
-                "volumes": [
-                    {
-                        "name": "run-dind",
-                        "hostPath": {"path": "/var/run/dind", "type": "DirectoryOrCreate"},
-                    }
-                ],
-            },
-            "status": {
-                "phase": "Pending",
-                "hostIP": node.ip,
-                "podIP": node.ip,
-                "startTime": now_iso(),
-                "conditions": [{"type": "Ready", "status": "False"}],
-                "containerStatuses": [
-                    self._container(False, 0, {"waiting": {"reason": "ContainerCreating"}})
-                ],
-            },
+        labels = {
+            **self.builder_labels(),
+            "controller-revision-hash": "6d4b5c7f9",
+            "pod-template-generation": "1",
         }
-        self.api.changed(PODS, ns, name, "ADDED")
+        owner = {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "controller": True,
+            "name": f"{self.state.release}-dind",
+            "uid": self.daemonset_uid,
+        }
+        spec = {
+            "nodeName": node.name,
+            **({"initContainers": [INIT_CONTAINER]} if self.state.init_container else {}),
+            "containers": [
+                {
+                    "name": "dind",
+                    "image": "docker.io/library/docker:27-dind",
+                    "args": ["dockerd", f"--host=unix://{self.state.socket_path}"],
+                    "volumeMounts": [{"name": "run-dind", "mountPath": "/var/run/dind"}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": "run-dind",
+                    "hostPath": {"path": "/var/run/dind", "type": "DirectoryOrCreate"},
+                }
+            ],
+        }
+        status = {
+            "phase": "Pending",
+            "hostIP": node.ip,
+            "podIP": node.ip,
+            "startTime": now_iso(),
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                self._container(False, 0, {"waiting": {"reason": "ContainerCreating"}})
+            ],
+        }
+        self.api.add_pod(
+            ns,
+            objects.pod(
+                name,
+                ns,
+                labels,
+                spec,
+                status,
+                generateName=f"{self.state.release}-dind-",
+                ownerReferences=[owner],
+            ),
+        )
         if self.state.init_container and not created_now:  # it ran, back when the pod began
             self._set_init(builder, 0, {"terminated": {"exitCode": 0, "reason": "Completed"}})
         builder.task = asyncio.get_running_loop().create_task(self._run_builder(builder))
@@ -201,19 +192,17 @@ class Kubelet:
         state: dict[str, Any],
         last: dict[str, Any] | None = None,
     ) -> None:
-        obj = self.api.live(PODS, self.state.namespace, builder.pod_name)
-        if obj is None:
-            return
-        obj.patch(
+        self.api.patch_pod(
+            self.state.namespace,
+            builder.pod_name,
             {
                 "status": {
                     "phase": phase,
                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
                     "containerStatuses": [self._container(ready, builder.restarts, state, last)],
                 }
-            }
+            },
         )
-        self.api.changed(PODS, self.state.namespace, builder.pod_name)
 
     async def _run_init(self, builder: _Builder) -> None:
         """The chart's ``filesystem`` init container: ``rmdir`` on the socket path, in the
@@ -248,9 +237,6 @@ class Kubelet:
         state: dict[str, Any],
         last: dict[str, Any] | None = None,
     ) -> None:
-        obj = self.api.live(PODS, self.state.namespace, builder.pod_name)
-        if obj is None:
-            return
         status = {
             "name": INIT_CONTAINER["name"],
             "image": INIT_CONTAINER["image"],
@@ -259,8 +245,9 @@ class Kubelet:
             "state": state,
             "lastState": last or {},
         }
-        obj.patch({"status": {"initContainerStatuses": [status]}})
-        self.api.changed(PODS, self.state.namespace, builder.pod_name)
+        self.api.patch_pod(
+            self.state.namespace, builder.pod_name, {"status": {"initContainerStatuses": [status]}}
+        )
 
     async def _run_builder(self, builder: _Builder) -> None:
         log = self.pod_logs[builder.pod_name]
@@ -441,37 +428,28 @@ class Kubelet:
         self, name: str, labels: dict[str, str], node: Host, container: dict[str, Any], pod_ip: str
     ) -> None:
         """A pod of a Deployment, Running and Ready from the start (its server runs already)."""
-        self.api.objects[PODS, self.state.namespace, name] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": self.state.namespace,
-                "uid": secrets.token_hex(16),
-                "creationTimestamp": now_iso(),
-                "labels": labels,
-            },
-            "spec": {"nodeName": node.name, "containers": [container]},
-            "status": {
-                "phase": "Running",
-                "podIP": pod_ip,
-                "hostIP": node.ip,
-                "startTime": now_iso(),
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [
-                    {
-                        "name": container["name"],
-                        "image": container["image"],
-                        "imageID": _IMAGE_ID,
-                        "ready": True,
-                        "restartCount": 0,
-                        "started": True,
-                        "state": {"running": {"startedAt": now_iso()}},
-                    }
-                ],
-            },
+        spec = {"nodeName": node.name, "containers": [container]}
+        status = {
+            "phase": "Running",
+            "podIP": pod_ip,
+            "hostIP": node.ip,
+            "startTime": now_iso(),
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": container["name"],
+                    "image": container["image"],
+                    "imageID": _IMAGE_ID,
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": now_iso()}},
+                }
+            ],
         }
-        self.api.changed(PODS, self.state.namespace, name, "ADDED")
+        self.api.add_pod(
+            self.state.namespace, objects.pod(name, self.state.namespace, labels, spec, status)
+        )
 
     # -- pods that clients create ------------------------------------------------------------
 
@@ -615,10 +593,9 @@ class Kubelet:
         state: dict[str, Any],
         phase: str = "Pending",
     ) -> None:
-        obj = self.api.live(PODS, self.node_pod_ns.get(name, self.state.namespace), name)
-        if obj is None:
-            return
-        obj.patch(
+        self.api.patch_pod(
+            self.node_pod_ns.get(name, self.state.namespace),
+            name,
             {
                 "status": {
                     "phase": phase,
@@ -635,15 +612,11 @@ class Kubelet:
                         }
                     ],
                 }
-            }
+            },
         )
-        self.api.changed(PODS, self.node_pod_ns.get(name, self.state.namespace), name)
 
     def _set_pod_phase(self, name: str, phase: str) -> None:
-        obj = self.api.live(PODS, self.state.namespace, name)
-        if obj is not None:
-            obj.patch({"status": {"phase": phase}})
-            self.api.changed(PODS, self.state.namespace, name)
+        self.api.patch_pod(self.state.namespace, name, {"status": {"phase": phase}})
 
     # -- logs and exec ----------------------------------------------------------------------
 

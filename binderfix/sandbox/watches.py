@@ -27,7 +27,7 @@ import kmock
 from kmock._internal import rendering
 
 from binderfix.sandbox import selectors
-from binderfix.sandbox.kubelet import now_iso
+from binderfix.sandbox.objects import LEASES, now_iso
 
 if TYPE_CHECKING:
     from binderfix.sandbox.apiserver import SandboxAPI
@@ -148,7 +148,6 @@ def write_lease(
     api: SandboxAPI, request: rendering.Request, raw: aiohttp.web.BaseRequest
 ) -> aiohttp.web.Response:
     """Create (POST) or replace (PUT) a Lease, with the real server's concurrency rules."""
-    from binderfix.sandbox.apiserver import LEASES
 
     body = request.data if isinstance(request.data, dict) else {}
     meta = dict(body.get("metadata") or {})
