@@ -101,7 +101,8 @@ def _register() -> None:
     from binderfix.netcheck.command import netcheck
     from binderfix.sandbox.command import sandbox
     from binderfix.spikes.command import spikes
-    from binderfix.verify.command import check, verify
+    from binderfix.verify.check import check
+    from binderfix.verify.command import verify
     from binderfix.watch.command import watch
 
     main.add_command(sandbox)

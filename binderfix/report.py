@@ -159,3 +159,18 @@ def write_text(path: str, text: str, option: str | None = None) -> None:
             fh.write(text)
     except OSError as exc:
         raise _unwritable(path, option, exc.strerror or str(exc)) from None
+
+
+def write_not_run(
+    junit_file: str | None, suite: str, classnames: list[str], exc: BinderfixError
+) -> None:
+    """The command could not run: CI's report says so too, one <error> per check, rather
+    than finding no file (or an old one) and showing nothing."""
+    if not junit_file:
+        return
+    why = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    cases = [TestCase(name="could not run", classname=c, error=why) for c in classnames]
+    try:
+        write_text(junit_file, junit_xml([TestSuite(suite, cases)]), "--junit")
+    except BinderfixError as unwritable:  # the first error is the one to act on; say both
+        print(f"binderfix: error: {unwritable.message}", file=sys.stderr)
