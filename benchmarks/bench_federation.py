@@ -5,6 +5,11 @@ and settings file, `binderfix sandbox env --dir A --dir B --dir C`). In the same
 `binderfix check --all-contexts` once, and `binderfix check --context X` for each cluster
 one after another. Target: the federation run at most 1.2x the slowest single cluster.
 
+All clusters share this machine's two cores, where a real federation's live on machines of
+their own: the same run also times the floor of the node work, parallel `ssh node test -d
+P` to every node of one cluster and to every node of all of them, whose ratio is what the
+shared cores alone add.
+
     sudo .venv/bin/python -m benchmarks.bench_federation [--clusters 3] [--nodes 10]
 """
 
@@ -29,6 +34,27 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def ssh_all(dirs: list[str]) -> float:
+    """Parallel `ssh node test -d P` to every node of these sandboxes, timed."""
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            ["ssh", "-F", str(Path(d) / "ssh" / "config"), f"node-{i}", "test", "-d", SOCKET],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for d in dirs
+        for i in range(1, NODES[d] + 1)
+    ]
+    for proc in procs:
+        proc.wait()
+    return time.perf_counter() - start
+
+
+SOCKET = "/var/run/dind/docker.sock"
+NODES: dict[str, int] = {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=3)
@@ -38,6 +64,7 @@ def main() -> None:
     binderfix = str(BIN / "binderfix")
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [str(Path(tmp) / f"c{i}") for i in range(args.clusters)]
+        NODES.update(dict.fromkeys(dirs, args.nodes))
         try:
             for d in dirs:
                 subprocess.run(
@@ -58,7 +85,7 @@ def main() -> None:
                     name, _, value = line.removeprefix("export ").partition("=")
                     env[name] = shlex.split(value)[0]
             print(f"load before: {os.getloadavg()[0]:.2f}")
-            together, slowest, one_by_one = [], [], []
+            together, slowest, one_by_one, ssh_one, ssh_every = [], [], [], [], []
             for _ in range(args.rounds):  # alternate, so that load hits both alike
                 together.append(timed([binderfix, "check", "--all-contexts"], env))
                 singles = [
@@ -66,16 +93,24 @@ def main() -> None:
                 ]
                 slowest.append(max(singles))
                 one_by_one.append(sum(singles))
+                ssh_one.append(ssh_all(dirs[:1]))
+                ssh_every.append(ssh_all(dirs))
             print(f"load after: {os.getloadavg()[0]:.2f}")
         finally:
             for d in dirs:
                 subprocess.run([binderfix, "sandbox", "down", "--dir", d], capture_output=True)
-    t, s, o = (statistics.median(x) for x in (together, slowest, one_by_one))
+    t, s, o, f1, fa = (
+        statistics.median(x) for x in (together, slowest, one_by_one, ssh_one, ssh_every)
+    )
     print(f"{args.clusters} clusters x {args.nodes} nodes, medians of {args.rounds} rounds")
     print(f"check --all-contexts:              {t:.2f}s")
     print(f"check per cluster, one after another: {o:.2f}s (slowest cluster {s:.2f}s)")
     print(
         f"ratio: {t / s:.2f}x the slowest single cluster (target at most 1.2x); {o / t:.1f}x faster than one by one"
+    )
+    print(
+        f"floor on these shared cores: parallel ssh test to one cluster's {args.nodes} nodes "
+        f"{f1:.2f}s, to all {args.clusters * args.nodes} {fa:.2f}s: {fa / f1:.2f}x"
     )
 
 
