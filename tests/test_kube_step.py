@@ -62,3 +62,23 @@ def test_the_api_killed_while_the_deploy_deletes_a_pod_is_one_line_naming_the_no
     assert proc.returncode != 0
     assert "Traceback" not in text and "Unexpected error" not in text
     assert "[node-2]" in text and "Kubernetes API" in text
+
+
+def test_the_replacement_is_watched_not_polled(sandbox: RunningSandbox) -> None:
+    # kubectl wait's way: list once, then one watch of the node's pods. Polling would ask the
+    # API server ten times a second per broken node for as long as the replacement starts.
+    import json
+
+    sandbox.wait_builders()
+    audit = sandbox.box.dir / "logs" / "api-audit.jsonl"
+    before = len(audit.read_text().splitlines())
+    out = run(PYINFRA, "inventories/kubectl.py", "deploys/dind.py", "-y", env=sandbox.env, cwd=REPO)
+    assert out.returncode == 0, out.stdout[-2000:]
+    entries = [json.loads(line) for line in audit.read_text().splitlines()[before:]]
+    pods = [e for e in entries if e.get("resource") == "pods" and not e.get("subresource")]
+    verbs = [e["verb"] for e in pods]
+    assert verbs.count("delete") == 1, verbs  # node-2, the one broken node
+    after = verbs[verbs.index("delete") + 1 :]
+    # One listing of the node's builder pods, then (unless the replacement was Ready at
+    # once) one watch: nothing asked again while the replacement starts.
+    assert after.count("list") == 1 and after.count("watch") <= 1, verbs

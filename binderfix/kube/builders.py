@@ -1,15 +1,17 @@
 """Builder pods through the API: find them, read their nodes' addresses, replace one.
 
-The waiting is written with an injectable ``sleep`` so that pyinfra (which runs hosts as
-gevent greenlets without monkey-patching) can pass ``gevent.sleep`` and wait for many
-nodes at once.
+Waiting for a replacement watches the node's builder pods (as ``kubectl wait`` does) rather
+than listing them again and again: one request per node however long the wait, and the
+pod seen Ready the moment the API says so. The watch's read blocks; under pyinfra's CLI
+(gevent with sockets patched) other hosts run meanwhile, and the kube step hands it to a
+thread where sockets are not patched (pyinfra's API in ``binderfix watch``).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from binderfix.errors import BinderfixError
 from binderfix.kube.client import Cluster
@@ -68,33 +70,66 @@ def wait_for_replacement(
     old_name: str,
     selectors: Iterable[str],
     timeout: float,
-    sleep: Callable[[float], Any] = time.sleep,
-    interval: float = 0.1,
+    labels: Mapping[str, str] | None = None,
 ) -> BuilderPod:
-    """Wait until a builder pod other than ``old_name`` runs on ``node`` and is Ready."""
+    """Wait until a builder pod other than ``old_name`` runs on ``node`` and is Ready.
+
+    Lists the node's builder pods, then watches them from the version listed until the
+    replacement is Ready, listing again when the API ends the watch or no longer remembers
+    that version (410). The replacement has its predecessor's ``labels``, which say the
+    selector to watch; without them, the node's pods are listed every 0.1 s until one is
+    seen to tell."""
+    from binderfix.kube.watch import Expired, list_pods_at, watch_pods
+
     deadline = time.monotonic() + timeout
+    fields = f"spec.nodeName={node}"
     selectors = tuple(selectors)
-    last: BuilderPod | None = None
+    seen: list[BuilderPod] = []  # the replacements seen, the latest last
+
+    def ready(pod: BuilderPod) -> BuilderPod | None:
+        if pod.node != node or pod.name == old_name:
+            return None
+        seen.append(pod)
+        return pod if pod.healthy else None
+
+    known = next((s for s in selectors if labels and _matches(s, labels)), None)
     while True:
-        found = list_builder_pods(cluster, selectors, node=node)
-        if found:  # the replacement has its predecessor's labels: ask only what finds them
-            selectors = tuple(s for s in selectors if _matches(s, found[0].labels)) or selectors
-        for pod in found:
-            if pod.node == node and pod.name != old_name:
-                last = pod
-                if pod.healthy:
-                    return pod
+        found = [] if known else list_builder_pods(cluster, selectors, node=node)
+        watched = known or next(
+            (s for s in selectors if found and _matches(s, found[0].labels)), None
+        )
+        if watched is not None:
+            listing = list_pods_at(cluster, watched, fields)
+            done = next(filter(None, map(ready, map(from_pod_object, listing.items))), None)
+            if done is not None:
+                return done
+            seconds = math.ceil(deadline - time.monotonic())
+            if seconds > 0:
+                try:
+                    for kind, obj in watch_pods(
+                        cluster, watched, listing.resource_version, seconds, fields
+                    ):
+                        if kind in ("ADDED", "MODIFIED") and ready(from_pod_object(obj)):
+                            return seen[-1]
+                except Expired:
+                    pass  # list again, from now
+        else:
+            done = next(filter(None, map(ready, found)), None)
+            if done is not None:
+                return done
         if time.monotonic() >= deadline:
-            seen = (
+            last = seen[-1] if seen else None
+            what = (
                 f"{last.name} is {last.status}, {last.restarts} restarts"
                 if last
                 else "no replacement pod yet"
             )
             raise BinderfixError(
-                f"the builder pod on {node} did not become Ready within {timeout:.0f}s ({seen})",
+                f"the builder pod on {node} did not become Ready within {timeout:.0f}s ({what})",
                 hint="kubectl describe pod on that node; raise BINDERFIX_WAIT_TIMEOUT if it is slow",
             )
-        sleep(interval)
+        if watched is None:
+            time.sleep(0.1)
 
 
 def _matches(selector: str, labels: dict[str, str]) -> bool:

@@ -8,6 +8,7 @@ that the node's socket path now holds a socket.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -108,17 +109,27 @@ def _replace(
 ) -> bool:
     """Delete, wait for the replacement, check the socket. Runs in the host's greenlet."""
     import gevent
+    from gevent import monkey
     from pyinfra.api.command import StringCommand
 
     from binderfix.kube.builders import pod_summary, wait_for_replacement
     from binderfix.kube.client import connect
-    from binderfix.kube.pods import delete_pod
+    from binderfix.kube.pods import delete_pod, read_pod
 
     started = time.monotonic()
     try:
         cluster = connect(context=context, namespace=namespace)
+        old = read_pod(cluster, pod)  # its labels are the replacement's: the selector to watch
         delete_pod(cluster, pod)
-        new = wait_for_replacement(cluster, node, pod, selectors, timeout, sleep=gevent.sleep)
+        labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+        wait = functools.partial(
+            wait_for_replacement, cluster, node, pod, selectors, timeout, labels
+        )
+        # The wait reads a watch: cooperative under pyinfra's CLI, which patches sockets
+        # (and time.sleep); elsewhere (pyinfra's API in `binderfix watch`) in a thread, so
+        # that the other hosts' greenlets go on meanwhile.
+        patched = monkey.is_module_patched("socket")
+        new = wait() if patched else gevent.get_hub().threadpool.apply(wait)
     except BinderfixError as exc:
         return _fail(host, exc.message + (f" (hint: {exc.hint})" if exc.hint else ""))
     ok, output = host.run_shell_command(

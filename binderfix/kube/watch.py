@@ -31,11 +31,14 @@ class Listing:
     resource_version: str
 
 
-def list_pods_at(cluster: Cluster, selector: str) -> Listing:
-    """The pods matching ``selector`` and the resourceVersion the list was read at."""
+def list_pods_at(cluster: Cluster, selector: str, fields: str = "") -> Listing:
+    """The pods matching ``selector`` (and the field selector ``fields``, e.g.
+    ``spec.nodeName=node-1``) and the resourceVersion the list was read at."""
     with cluster.errors(f"listing pods with {selector!r} in namespace {cluster.namespace!r}"):
         body = cluster.api.get_json(
-            namespaced(cluster, None, "pods"), {"labelSelector": selector}, cluster.request_timeout
+            namespaced(cluster, None, "pods"),
+            {"labelSelector": selector, "fieldSelector": fields},
+            cluster.request_timeout,
         )
     return Listing(
         items=body.get("items") or [],
@@ -44,7 +47,11 @@ def list_pods_at(cluster: Cluster, selector: str) -> Listing:
 
 
 def watch_pods(
-    cluster: Cluster, selector: str, resource_version: str, seconds: int = WATCH_SECONDS
+    cluster: Cluster,
+    selector: str,
+    resource_version: str,
+    seconds: int = WATCH_SECONDS,
+    fields: str = "",
 ) -> Iterator[tuple[str, Object]]:
     """``(type, pod)`` for each change after ``resource_version`` (ADDED, MODIFIED, DELETED,
     BOOKMARK), until the API ends the watch. Raises :class:`Expired` on a 410, and a
@@ -57,6 +64,7 @@ def watch_pods(
             namespaced(cluster, None, "pods"),
             {
                 "labelSelector": selector,
+                "fieldSelector": fields,
                 "watch": True,
                 "resourceVersion": resource_version,
                 "allowWatchBookmarks": True,
