@@ -34,7 +34,7 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def ssh_all(dirs: list[str]) -> float:
+def ssh_all(dirs: list[str], nodes: int) -> float:
     """Parallel `ssh node test -d P` to every node of these sandboxes, timed."""
     start = time.perf_counter()
     procs = [
@@ -44,7 +44,7 @@ def ssh_all(dirs: list[str]) -> float:
             stderr=subprocess.DEVNULL,
         )
         for d in dirs
-        for i in range(1, NODES[d] + 1)
+        for i in range(1, nodes + 1)
     ]
     for proc in procs:
         proc.wait()
@@ -52,7 +52,6 @@ def ssh_all(dirs: list[str]) -> float:
 
 
 SOCKET = "/var/run/dind/docker.sock"
-NODES: dict[str, int] = {}
 
 
 def main() -> None:
@@ -64,7 +63,6 @@ def main() -> None:
     binderfix = str(BIN / "binderfix")
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [str(Path(tmp) / f"c{i}") for i in range(args.clusters)]
-        NODES.update(dict.fromkeys(dirs, args.nodes))
         try:
             for d in dirs:
                 subprocess.run(
@@ -93,8 +91,8 @@ def main() -> None:
                 ]
                 slowest.append(max(singles))
                 one_by_one.append(sum(singles))
-                ssh_one.append(ssh_all(dirs[:1]))
-                ssh_every.append(ssh_all(dirs))
+                ssh_one.append(ssh_all(dirs[:1], args.nodes))
+                ssh_every.append(ssh_all(dirs, args.nodes))
             print(f"load after: {os.getloadavg()[0]:.2f}")
         finally:
             for d in dirs:

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from binderfix.errors import BinderfixError
-from binderfix.kube.rest import Rest
+from binderfix.kube.rest import Rest, path
 
 # Where Kubernetes mounts a pod's ServiceAccount token, CA and namespace.
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -25,6 +25,15 @@ API_TIMEOUT_VARIABLE = "BINDERFIX_API_TIMEOUT"
 DEFAULT_API_TIMEOUT = 10.0
 # A log stream may pause longer between two reads than an ordinary answer takes.
 LOG_READ_FACTOR = 6
+
+
+def namespaced(
+    cluster: Cluster, namespace: str | None, plural: str, *name: str, api: str = "/api/v1"
+) -> str:
+    """The path of a namespaced collection or object (core/v1 unless ``api`` says another
+    group's, e.g. ``/apis/coordination.k8s.io/v1``), each part quoted; the cluster's
+    namespace unless ``namespace`` is given."""
+    return path(f"{api}/namespaces", namespace or cluster.namespace, plural, *name)
 
 
 def api_timeout(env: Mapping[str, str] | None = None) -> float:

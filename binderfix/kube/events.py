@@ -6,9 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from binderfix.kube.client import Cluster
+from binderfix.kube.client import Cluster, namespaced
 from binderfix.kube.lease import micro_time
-from binderfix.kube.pods import namespaced
 
 COMPONENT = "binderfix-watch"
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from binderfix.errors import BinderfixError
-from binderfix.kube.client import Cluster, api_error, api_message, status_of
-from binderfix.kube.pods import namespaced
+from binderfix.kube.client import Cluster, api_error, api_message, namespaced, status_of
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 

@@ -12,8 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from binderfix.kube.client import Cluster
-from binderfix.kube.rest import path
+from binderfix.kube.client import Cluster, namespaced
 
 Object = dict[str, Any]
 
@@ -60,9 +59,7 @@ def micro_time(when: dt.datetime | None = None) -> str:
     return (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _lease_path(cluster: Cluster, name: str = "") -> str:
-    names = (name,) if name else ()
-    return path("/apis/coordination.k8s.io/v1/namespaces", cluster.namespace, "leases", *names)
+COORDINATION = "/apis/coordination.k8s.io/v1"
 
 
 def read_lease(cluster: Cluster, name: str) -> LeaseRecord | None:
@@ -71,7 +68,8 @@ def read_lease(cluster: Cluster, name: str) -> LeaseRecord | None:
     with cluster.errors(f"reading lease {name} in namespace {cluster.namespace!r}"):
         try:
             lease = cluster.api.get_json(
-                _lease_path(cluster, name), timeout=cluster.request_timeout
+                namespaced(cluster, None, "leases", name, api=COORDINATION),
+                timeout=cluster.request_timeout,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -93,7 +91,9 @@ def write_lease(cluster: Cluster, name: str, record: LeaseRecord, create: bool) 
     if not create:
         body["metadata"]["resourceVersion"] = record.resource_version
     method, where = (
-        ("POST", _lease_path(cluster)) if create else ("PUT", _lease_path(cluster, name))
+        ("POST", namespaced(cluster, None, "leases", api=COORDINATION))
+        if create
+        else ("PUT", namespaced(cluster, None, "leases", name, api=COORDINATION))
     )
     with cluster.errors(f"writing lease {name} in namespace {cluster.namespace!r}"):
         try:

@@ -11,15 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from binderfix.kube.client import Cluster, api_message, status_of
+from binderfix.kube.client import Cluster, api_message, namespaced, status_of
 from binderfix.kube.rest import path
 
 Object = dict[str, Any]
-
-
-def namespaced(cluster: Cluster, namespace: str | None, plural: str, *name: str) -> str:
-    """The core/v1 path of a namespaced collection or object, quoted."""
-    return path("/api/v1/namespaces", namespace or cluster.namespace, plural, *name)
 
 
 def _items(cluster: Cluster, resource: str, query: dict[str, Any] | None = None) -> list[Object]:

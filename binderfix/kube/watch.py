@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from binderfix.kube.client import Cluster
-from binderfix.kube.pods import namespaced
+from binderfix.kube.client import Cluster, namespaced
 
 Object = dict[str, Any]
 # The API server ends a watch after timeoutSeconds; a watch then resumes from where it was.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import socket
 import subprocess
 
@@ -44,7 +45,8 @@ def _clean_shell_startup() -> None:
     not a node's: it cost 0.1 to 0.2 s of CPU per SSH command and printed pyenv's errors.
     Debian's default (``/etc/skel/.bashrc``, which returns at once when not interactive), or
     nothing, is mounted over it in this node's mount namespace only."""
-    bashrc = os.path.expanduser("~/.bashrc")
+    # sshd starts the shell in the home the password database names, whatever $HOME says.
+    bashrc = os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".bashrc")
     if os.path.isfile(bashrc) and not os.path.islink(bashrc):
         clean = "/etc/skel/.bashrc" if os.path.isfile("/etc/skel/.bashrc") else "/dev/null"
         subprocess.run(["mount", "--bind", clean, bashrc], check=True)
