@@ -75,8 +75,10 @@ class RunningSandbox:
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         }
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run(KUBECTL, *args, env=self.env, check=check)
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run(KUBECTL, *args, env=self.env, check=check, input=input)
 
     def binderfix(self, *args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
         return run(BINDERFIX, *args, env=self.env, check=check, **kw)

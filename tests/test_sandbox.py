@@ -147,6 +147,45 @@ def test_api_server_keeps_no_record_of_answered_requests(shared_sandbox: Running
     assert _rss_kib(pid) - before < 4096, "the API server grew by more than 4 MiB"
 
 
+def test_a_created_pod_gets_what_the_api_server_sets(shared_sandbox: RunningSandbox) -> None:
+    # A real API server sets the namespace, a uid and the creation time on what a client
+    # creates, and a new pod is Pending. Without them, `kubectl delete pod -A -l ...` of a
+    # pod binderfix made failed: "an empty namespace may not be set when a resource name
+    # is provided".
+    import uuid
+
+    from kubernetes.client.exceptions import ApiException
+
+    from binderfix.kube.client import connect
+
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "made-by-a-client", "labels": {"made": "by-a-client"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+        "status": {"phase": "Running"},  # the server keeps none of a client's status
+    }
+    box = shared_sandbox
+    # --validate=false: the sandbox serves no OpenAPI document for kubectl to validate with.
+    box.kubectl("create", "--validate=false", "-n", "prod", "-f", "-", input=json.dumps(manifest))
+    made = json.loads(
+        box.kubectl("get", "pod", "-n", "prod", "made-by-a-client", "-o", "json").stdout
+    )
+    assert made["metadata"]["namespace"] == "prod"
+    assert uuid.UUID(made["metadata"]["uid"]) and made["metadata"]["creationTimestamp"]
+    assert made["status"]["phase"] == "Pending"
+    gone = box.kubectl("delete", "pod", "-A", "-l", "made=by-a-client", check=False)
+    assert gone.returncode == 0 and 'pod "made-by-a-client" deleted' in gone.stdout, gone.stderr
+
+    env = box.env
+    cluster = connect(kubeconfig=env["KUBECONFIG"], namespace="prod")
+    elsewhere = {**manifest, "metadata": {**manifest["metadata"], "namespace": "default"}}
+    with pytest.raises(ApiException) as refused:
+        cluster.api.send_json("POST", "/api/v1/namespaces/prod/pods", elsewhere)
+    assert refused.value.status == 400
+    assert "does not match the namespace sent on the request" in str(refused.value.body)
+
+
 def test_up_refuses_a_directory_whose_sandbox_runs(shared_sandbox: RunningSandbox) -> None:
     out = run(BINDERFIX, "sandbox", "up", "--dir", str(shared_sandbox.dir))
     assert out.returncode == 2

@@ -260,6 +260,15 @@ class SandboxAPI(kmock.KubernetesEmulator):
         ):
             return self._serve_selected_list(request, raw)
         if (
+            request.method.name == "POST"
+            and request.resource is not None
+            and request.subresource is None
+            and isinstance(request.data, dict)
+        ):
+            mismatch = _as_created(request.data, request.namespace, pod=request.resource == PODS)
+            if mismatch:
+                return _status(400, "BadRequest", mismatch)
+        if (
             request.resource == PODS
             and request.method.name == "POST"
             and request.subresource is None
@@ -427,6 +436,25 @@ class SandboxAPI(kmock.KubernetesEmulator):
         if self.audit_path is not None:
             with self.audit_path.open("a") as fh:
                 fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def _as_created(body: dict[str, Any], namespace: str | None, pod: bool) -> str | None:
+    """Set what the real API server sets on every object it creates, whatever the client
+    sent: the namespace from the URL, a new uid, the creation time; a new pod's status is
+    ``Pending`` until its kubelet reports. Returns the API's refusal when the body names
+    another namespace than the URL."""
+    meta = body.setdefault("metadata", {})
+    if namespace is not None:
+        if meta.get("namespace") not in (None, "", namespace):
+            return (
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        meta["namespace"] = namespace
+    meta.update(uid=objects.uid(), creationTimestamp=objects.now_iso())
+    if pod:
+        body["status"] = {"phase": "Pending"}
+    return None
 
 
 def _name_of(data: dict[str, Any]) -> str:

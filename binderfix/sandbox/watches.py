@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ import kmock
 from kmock._internal import rendering
 
 from binderfix.sandbox import selectors
-from binderfix.sandbox.objects import LEASES, now_iso
+from binderfix.sandbox.objects import LEASES, now_iso, uid
 
 if TYPE_CHECKING:
     from binderfix.sandbox.apiserver import SandboxAPI
@@ -164,7 +163,7 @@ def write_lease(
     if request.method.name == "POST":
         if current is not None:
             return _reply(409, "AlreadyExists", f"{what} already exists")
-        meta.update(uid=_uid(), creationTimestamp=now_iso(), namespace=namespace)
+        meta.update(uid=uid(), creationTimestamp=now_iso(), namespace=namespace)
         kind, code = "ADDED", 201
     else:
         if current is None:
@@ -194,8 +193,3 @@ def write_lease(
     api.objects[LEASES, namespace, name] = obj  # a PUT replaces, it does not merge
     api.changed(LEASES, namespace, name, kind)
     return aiohttp.web.json_response(api.live(LEASES, namespace, name).raw, status=code)
-
-
-def _uid() -> str:
-    h = secrets.token_hex(16)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
