@@ -26,9 +26,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import signal
+import sys
+import weakref
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
+import gevent
 from pyinfra import logger
 from pyinfra.api.exceptions import ConnectError, InventoryError
 from pyinfra.api.output import echo
@@ -118,7 +121,7 @@ class KubenodeConnector(BaseConnector):
             )
             # Before any pod exists, a signal must never strand one; and after the client's
             # own exit hook (it deletes its CA file), so that ours runs first at exit.
-            _stop_on_signals()
+            _stop_on_signals(self.state)
             self.helper = nodepod.start_helper(
                 cluster,
                 node,
@@ -292,6 +295,7 @@ def _stdin_bytes(stdin: Any) -> bytes | None:
 # -- never leave a helper pod behind -------------------------------------------------------------
 
 _LIVE: dict[str, tuple[Any, nodepod.NodeHelper]] = {}
+_STATES: weakref.WeakSet[State] = weakref.WeakSet()
 _installed = False
 
 
@@ -304,20 +308,49 @@ def _remove_all() -> None:
         _LIVE.pop(name, None)
 
 
-def _stop_on_signals() -> None:
-    """SIGTERM is handled as Ctrl-C is: pyinfra disconnects every host (deleting its helper
-    pod) on the way out; what is left is deleted at exit."""
+def _end_running_ops() -> None:
+    """End every operation and fact greenlet still running, without waiting for them.
+
+    pyinfra's pool has one slot per host and its Ctrl-C handler leaves the operation
+    running: the disconnect that deletes the helper pod then waited for a free slot until
+    the command on the node ended by itself (``exec -- sleep 30`` hung for 30 s). Ended
+    here, the operation's exec is dropped and the disconnect runs at once."""
+    current = gevent.getcurrent()
+    for state in list(_STATES):
+        for pool in (state.pool, getattr(state, "fact_pool", None)):
+            if pool is not None:
+                gevent.killall([g for g in pool if g is not current], block=False)
+
+
+def _stop_on_signals(state: State) -> None:
+    """SIGTERM is handled as Ctrl-C is: the running operations end, pyinfra disconnects
+    every host (deleting its helper pod) on the way out, and the run exits 143 (Ctrl-C: 0,
+    as pyinfra does); what is left is deleted at exit."""
     global _installed
+    _STATES.add(state)
     if _installed:
         return
     _installed = True
     atexit.register(_remove_all)
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+    def terminate(signum: int, frame: Any) -> None:
+        _end_running_ops()
+        # As pyinfra's Ctrl-C handler: a line and SystemExit (which gevent's hub passes on
+        # without printing a traceback), with the shell's code for a SIGTERM.
+        echo("Exiting upon SIGTERM!")
+        sys.exit(128 + signal.SIGTERM)
 
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        # Greenlets run in the main OS thread (where handlers may be set) even when the
-        # monkey-patched threading module says otherwise; elsewhere, atexit still cleans up.
-        with contextlib.suppress(ValueError):
-            signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt_then_previous(signum: int, frame: Any) -> None:
+        _end_running_ops()
+        assert callable(previous)
+        previous(signum, frame)  # pyinfra's: "Exiting upon user request!"
+
+    # Greenlets run in the main OS thread (where handlers may be set) even when the
+    # monkey-patched threading module says otherwise; elsewhere, atexit still cleans up.
+    with contextlib.suppress(ValueError):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, terminate)
+        if callable(previous):  # not when Ctrl-C is ignored
+            signal.signal(signal.SIGINT, interrupt_then_previous)
