@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from binderfix.sandbox import netns
-from tests.conftest import BINDERFIX, RunningSandbox, run, start_sandbox
+from tests.conftest import BINDERFIX, KUBECTL, RunningSandbox, run, start_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -223,6 +223,26 @@ def test_deleted_builder_pod_is_recreated_on_the_same_node(sandbox: RunningSandb
         "print(b''.join(iter(lambda: s.recv(4096), b'')).decode().split()[-1])",
     )
     assert ping.stdout.strip() == "OK"
+
+
+def test_deleting_a_pod_ends_the_exec_sessions_in_it(sandbox: RunningSandbox) -> None:
+    # As a container runtime does: a pod's containers stop, and `kubectl exec` into them
+    # ends at once with the killed process's status, not when its command would have.
+    sandbox.wait_builders()
+    pod = sandbox.builder_pods()["node-1"].name
+    session = subprocess.Popen(
+        [KUBECTL, "exec", pod, "--", "sleep", "60"],
+        env=sandbox.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)  # the session is running
+    assert session.poll() is None
+    sandbox.kubectl("delete", "pod", pod, "--wait=false")
+    _, err = session.communicate(timeout=15)
+    assert session.returncode == 137, err
+    assert "exit code 137" in err
 
 
 def test_up_wait_returns_once_the_builders_have_settled(tmp_path: Path) -> None:

@@ -429,7 +429,14 @@ class SandboxAPI(kmock.KubernetesEmulator):
             protocols=("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
         )
         await ws.prepare(raw)
-        await _run_exec(ws, pid, env, command, want_stdin=raw.query.get("stdin") in ("true", "1"))
+        await _run_exec(
+            ws,
+            pid,
+            env,
+            command,
+            want_stdin=raw.query.get("stdin") in ("true", "1"),
+            session=self.kubelet.exec_session(pod["metadata"]["name"]),
+        )
         return ws
 
     def _audit(self, entry: dict[str, Any]) -> None:
@@ -511,8 +518,11 @@ async def _run_exec(
     env: dict[str, str],
     command: list[str],
     want_stdin: bool,
+    session: set[asyncio.subprocess.Process],
 ) -> None:
     """Run ``command`` in the pod's namespaces and speak the channel protocol over ``ws``.
+    The process is in ``session`` (the pod's exec sessions) while it runs: deleting the pod
+    ends it, as a container runtime ends every process of a container it stops.
 
     Frames are binary, their first byte the channel: 0 stdin, 1 stdout, 2 stderr, 3 the
     final status (JSON), and in v5 255 "close stdin".
@@ -524,10 +534,12 @@ async def _run_exec(
             stdin=asyncio.subprocess.PIPE if want_stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: what the pod's deletion kills
         )
     except OSError as exc:
         await _send_status(ws, 126, str(exc))
         return
+    session.add(proc)
 
     async def pump(stream: asyncio.StreamReader, channel: int) -> None:
         while chunk := await stream.read(65536):
@@ -550,8 +562,12 @@ async def _run_exec(
 
     assert proc.stdout is not None and proc.stderr is not None
     feeder = asyncio.create_task(feed()) if want_stdin else None
-    await asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))
-    code = await proc.wait()
+    try:
+        await asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))
+        code = await proc.wait()
+    finally:
+        session.discard(proc)
+    code = 128 - code if code < 0 else code  # killed by a signal: 137 for SIGKILL, as kubectl says
     if feeder is not None:
         feeder.cancel()
     # "command terminated with non-zero exit code" is what kubectl prints for this status.

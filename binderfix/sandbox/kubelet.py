@@ -14,10 +14,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import re
 import secrets
 import shutil
+import signal
 import string
 import sys
 from dataclasses import dataclass, field
@@ -79,6 +82,8 @@ class Kubelet:
     # which exec enters (namespaces and root)
     node_pods: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     node_pod_ns: dict[str, str] = field(default_factory=dict)  # pod name -> its namespace
+    # pod name -> the processes exec'd into it that still run: the pod's deletion kills them
+    exec_sessions: dict[str, set[asyncio.subprocess.Process]] = field(default_factory=dict)
     # The builder DaemonSet's uid: its pods' ownerReferences name it, as a controller's do.
     daemonset_uid: str = field(default_factory=objects.uid)
 
@@ -323,10 +328,19 @@ class Kubelet:
             await asyncio.sleep(0.05)
         return False
 
+    def exec_session(self, pod_name: str) -> set[asyncio.subprocess.Process]:
+        """The processes exec'd into a pod (the API server adds and removes them)."""
+        return self.exec_sessions.setdefault(pod_name, set())
+
     def pod_deleted(self, pod: dict[str, Any]) -> None:
         """The DaemonSet and ReplicaSet controllers: a deleted pod gets a replacement.
-        A pod a client created has no controller: its process is killed, and that is all."""
+        A pod a client created has no controller: its process is killed, and that is all.
+        Either way its containers stop, and every ``kubectl exec`` session in them ends
+        (exit status 137), as a container runtime ends them."""
         name = pod["metadata"]["name"]
+        for proc in self.exec_sessions.pop(name, set()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         proc = self.node_pods.pop(name, None)
         self.node_pod_ns.pop(name, None)
         if proc is not None and proc.returncode is None:
