@@ -68,6 +68,16 @@ def federated_members(contexts: Sequence[str], all_contexts: bool) -> list[Membe
     return members if federated else None
 
 
+def one_cluster(contexts: Sequence[str]) -> tuple[Member, dict[str, str] | None]:
+    """The cluster of a run on one cluster: its ``--context`` (a kubeconfig context, or a
+    settings-file cluster with that cluster's settings), else the environment's; and the
+    environment the command's own subprocesses need to see that cluster (None: this one)."""
+    from binderfix.inventory.clusters import choose
+
+    (member, *_), _ = choose(contexts[:1])
+    return member, (cluster_env(member) if contexts else None)
+
+
 def own_args(argv: Sequence[str]) -> list[str]:
     """A command's arguments without those that choose clusters or name the JUnit file."""
     out: list[str] = []
@@ -153,11 +163,12 @@ def fan_out(
 def cluster_env(member: Member) -> dict[str, str]:
     """The environment a per-cluster run sees: this one, its cluster's settings-file section,
     and no cluster choice (it is one cluster now)."""
-    from binderfix.inventory.clusters import read_config
+    from binderfix.inventory.clusters import default_config, read_config
 
     env = {k: v for k, v in os.environ.items() if k != CONTEXTS_VARIABLE}
-    if env.get(CONFIG_VARIABLE) and Path(env[CONFIG_VARIABLE]).exists():
-        section = read_config(Path(env[CONFIG_VARIABLE])).get(member.name, {})
+    path = Path(env.get(CONFIG_VARIABLE) or default_config(env))  # where choose() read it
+    if path.exists():
+        section = read_config(path).get(member.name, {})
         env = {**section, **env}  # the environment still overrides the file
     env["BINDERFIX_CONTEXT"] = member.settings.context or member.name
     return env

@@ -198,7 +198,7 @@ def for_each(members: Sequence[Member], work: Callable[[Member], T]) -> list[Out
         except BinderfixError as exc:
             return Outcome(member, error=exc)
 
-    if len(members) == 1:
-        return [one(members[0])]
+    if len(members) <= 1:  # none left (every cluster failed before), or no threads needed
+        return [one(member) for member in members]
     with ThreadPoolExecutor(max_workers=len(members)) as pool:
         return list(pool.map(one, members))

@@ -60,9 +60,8 @@ def verify(
     Runs the package's pytest-testinfra suite (binderfix.verify.test_builders) against the
     builder nodes of the inventory. Exit 0 all passed, 1 something failed, 2 could not run.
     """
-    from binderfix.federation import fan_out, federated_members
+    from binderfix.federation import fan_out, federated_members, one_cluster
     from binderfix.inventory.hosts import builder_groups
-    from binderfix.inventory.settings import from_env
 
     check_writable(junit_file, "--junit")  # before the suite runs, not after
     members = federated_members(contexts, all_contexts)
@@ -72,14 +71,15 @@ def verify(
     if idempotence:
         checks.append("binderfix.verify.idempotence")
     try:
-        settings = from_env()
+        member, env = one_cluster(contexts)
+        settings = member.settings
         builders, _ = builder_groups(settings)
     except BinderfixError as exc:
         write_not_run(junit_file, "binderfix verify", checks, exc)
         raise
-    cases = _run_testinfra(builders, settings)
+    cases = _run_testinfra(builders, settings, env)
     if idempotence:
-        cases += _idempotence([node for node, _data in builders])
+        cases += _idempotence([node for node, _data in builders], env)
     if junit_file:
         write_text(junit_file, junit_xml([TestSuite("binderfix verify", cases)]), "--junit")
     sys.exit(_cases_exit_code(cases))
@@ -141,7 +141,9 @@ def _testinfra_hosts(builders: list[tuple[str, dict]], settings: Settings, tmp: 
     ]
 
 
-def _run_testinfra(builders: list[tuple[str, dict]], settings: Settings) -> list[TestCase]:
+def _run_testinfra(
+    builders: list[tuple[str, dict]], settings: Settings, env: dict[str, str] | None
+) -> list[TestCase]:
     """Run the testinfra suite (its output goes to the console as it runs) and return its
     results as test cases: one per node and check, an unreachable node an ``error``."""
     suite = importlib.util.find_spec("binderfix.verify.test_builders")
@@ -169,7 +171,7 @@ def _run_testinfra(builders: list[tuple[str, dict]], settings: Settings) -> list
             *_testinfra_hosts(builders, settings, tmp),
             f"--junitxml={results}",
         ]
-        proc = subprocess.run(argv, cwd=tmp, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, cwd=tmp, stdin=subprocess.DEVNULL, env=env)
         cases = _testinfra_cases(results) if results.exists() else []
     if proc.returncode in (0, 1) and cases:
         return cases
@@ -205,7 +207,7 @@ def _testinfra_cases(results: Path) -> list[TestCase]:
     return cases
 
 
-def _idempotence(nodes: list[str]) -> list[TestCase]:
+def _idempotence(nodes: list[str], env: dict[str, str] | None) -> list[TestCase]:
     """molecule's idempotence step: a dry run of the deploy must want to change nothing.
 
     One test case per node: a failure names the operations that would still change it; an
@@ -216,7 +218,7 @@ def _idempotence(nodes: list[str]) -> list[TestCase]:
     # This installation's pyinfra, whether or not its script is on PATH.
     argv = [sys.executable, "-m", "pyinfra", *PYINFRA_ARGS, "--dry", "--json"]
     classname = "binderfix.verify.idempotence"
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
     # pyinfra's plan lists only the nodes it reached; one it could not reach is named on
     # its stderr lines (its "[node] ..." prefix), and the run exits non-zero.
     failed_lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
