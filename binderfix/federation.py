@@ -68,14 +68,19 @@ def federated_members(contexts: Sequence[str], all_contexts: bool) -> list[Membe
     return members if federated else None
 
 
-def one_cluster(contexts: Sequence[str]) -> tuple[Member, dict[str, str] | None]:
+def one_cluster(contexts: Sequence[str]) -> Member:
     """The cluster of a run on one cluster: its ``--context`` (a kubeconfig context, or a
-    settings-file cluster with that cluster's settings), else the environment's; and the
-    environment the command's own subprocesses need to see that cluster (None: this one)."""
+    settings-file cluster with that cluster's settings), else the environment's."""
     from binderfix.inventory.clusters import choose
 
     (member, *_), _ = choose(contexts[:1])
-    return member, (cluster_env(member) if contexts else None)
+    return member
+
+
+def one_context(contexts: Sequence[str]) -> str | None:
+    """The kubeconfig context of one ``--context`` (a settings-file cluster names its own),
+    for the commands that need no other setting (netcheck, spikes); None: the current one."""
+    return one_cluster(contexts).settings.context if contexts else None
 
 
 def own_args(argv: Sequence[str]) -> list[str]:

@@ -28,6 +28,7 @@ import contextlib
 import signal
 import sys
 import weakref
+from collections.abc import Callable
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -317,7 +318,7 @@ def _end_running_ops() -> None:
     here, the operation's exec is dropped and the disconnect runs at once."""
     current = gevent.getcurrent()
     for state in list(_STATES):
-        for pool in (state.pool, getattr(state, "fact_pool", None)):
+        for pool in (state.pool, getattr(state, "fact_pool", None)):  # where pyinfra has one
             if pool is not None:
                 gevent.killall([g for g in pool if g is not current], block=False)
 
@@ -340,17 +341,18 @@ def _stop_on_signals(state: State) -> None:
         echo("Exiting upon SIGTERM!")
         sys.exit(128 + signal.SIGTERM)
 
-    previous = signal.getsignal(signal.SIGINT)
+    def interrupt(previous: Callable[[int, Any], Any]) -> Callable[[int, Any], None]:
+        def handler(signum: int, frame: Any) -> None:
+            _end_running_ops()
+            previous(signum, frame)  # pyinfra's: "Exiting upon user request!"
 
-    def interrupt_then_previous(signum: int, frame: Any) -> None:
-        _end_running_ops()
-        assert callable(previous)
-        previous(signum, frame)  # pyinfra's: "Exiting upon user request!"
+        return handler
 
     # Greenlets run in the main OS thread (where handlers may be set) even when the
     # monkey-patched threading module says otherwise; elsewhere, atexit still cleans up.
     with contextlib.suppress(ValueError):
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, terminate)
+        previous = signal.getsignal(signal.SIGINT)
         if callable(previous):  # not when Ctrl-C is ignored
-            signal.signal(signal.SIGINT, interrupt_then_previous)
+            signal.signal(signal.SIGINT, interrupt(previous))

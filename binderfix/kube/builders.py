@@ -99,6 +99,7 @@ def wait_for_replacement(
             (s for s in selectors if found and _matches(s, found[0].labels)), None
         )
         if watched is not None:
+            known = watched  # a relist after the watch ends needs no search again
             listing = list_pods_at(cluster, watched, fields)
             done = next(filter(None, map(ready, map(from_pod_object, listing.items))), None)
             if done is not None:
@@ -109,8 +110,8 @@ def wait_for_replacement(
                     for kind, obj in watch_pods(
                         cluster, watched, listing.resource_version, seconds, fields
                     ):
-                        if kind in ("ADDED", "MODIFIED") and ready(from_pod_object(obj)):
-                            return seen[-1]
+                        if kind in ("ADDED", "MODIFIED") and (done := ready(from_pod_object(obj))):
+                            return done
                 except Expired:
                     pass  # list again, from now
         else:

@@ -142,14 +142,14 @@ def netcheck(
     internet, the proxy API with the source pod's CONFIGPROXY_AUTH_TOKEN) from inside a pod,
     all at once, each within one timeout whatever the target does.
     """
-    from binderfix.federation import fan_out, federated_members, one_cluster
+    from binderfix.federation import fan_out, federated_members, one_context
     from binderfix.netcheck.report import redact
     from binderfix.netcheck.targets import TOKEN_ENV
 
     members = federated_members(contexts, all_contexts)
     if members is not None:
         sys.exit(fan_out("netcheck", members, as_json, junit_file))
-    context = one_cluster(contexts)[0].settings.context if contexts else None
+    context = one_context(contexts)
     plan = Plan(
         pods=pods,
         selectors=selectors or (() if (local or pods) else (DEFAULT_SELECTOR,)),

@@ -248,6 +248,15 @@ class SandboxAPI(kmock.KubernetesEmulator):
             return await self._serve_exec(request, raw)
         if request.action is not None and request.action.name == "WATCH" and request.resource:
             return await watches.serve_watch(self, request, raw)
+        if (
+            request.method.name == "POST"
+            and request.resource is not None
+            and request.subresource is None
+            and isinstance(request.data, dict)
+        ):
+            mismatch = _as_created(request.data, request.namespace, pod=request.resource == PODS)
+            if mismatch:
+                return _status(400, "BadRequest", mismatch)
         if request.resource == LEASES and request.method.name in ("POST", "PUT"):
             return watches.write_lease(self, request, raw)
         if (
@@ -259,15 +268,6 @@ class SandboxAPI(kmock.KubernetesEmulator):
             and request.action.name == "LIST"
         ):
             return self._serve_selected_list(request, raw)
-        if (
-            request.method.name == "POST"
-            and request.resource is not None
-            and request.subresource is None
-            and isinstance(request.data, dict)
-        ):
-            mismatch = _as_created(request.data, request.namespace, pod=request.resource == PODS)
-            if mismatch:
-                return _status(400, "BadRequest", mismatch)
         if (
             request.resource == PODS
             and request.method.name == "POST"

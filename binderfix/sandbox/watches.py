@@ -26,7 +26,7 @@ import kmock
 from kmock._internal import rendering
 
 from binderfix.sandbox import selectors
-from binderfix.sandbox.objects import LEASES, now_iso, uid
+from binderfix.sandbox.objects import LEASES
 
 if TYPE_CHECKING:
     from binderfix.sandbox.apiserver import SandboxAPI
@@ -163,8 +163,7 @@ def write_lease(
     if request.method.name == "POST":
         if current is not None:
             return _reply(409, "AlreadyExists", f"{what} already exists")
-        meta.update(uid=uid(), creationTimestamp=now_iso(), namespace=namespace)
-        kind, code = "ADDED", 201
+        kind, code = "ADDED", 201  # namespace, uid and creation time: set as for any create
     else:
         if current is None:
             return _reply(404, "NotFound", f"{what} not found")

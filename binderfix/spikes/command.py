@@ -176,14 +176,14 @@ def spikes(
     """
     from functools import partial
 
-    from binderfix.federation import fan_out, federated_members, one_cluster
+    from binderfix.federation import fan_out, federated_members, one_context
 
     members = federated_members(contexts, all_contexts)
     if members is not None:
         from binderfix.spikes.render import federation_shares
 
         sys.exit(fan_out("spikes", members, as_json, None, across=federation_shares))
-    context = one_cluster(contexts)[0].settings.context if contexts else None
+    context = one_context(contexts)
 
     from binderfix.spikes.aggregate import Tally
     from binderfix.spikes.detect import find_spikes

@@ -60,7 +60,7 @@ def verify(
     Runs the package's pytest-testinfra suite (binderfix.verify.test_builders) against the
     builder nodes of the inventory. Exit 0 all passed, 1 something failed, 2 could not run.
     """
-    from binderfix.federation import fan_out, federated_members, one_cluster
+    from binderfix.federation import cluster_env, fan_out, federated_members, one_cluster
     from binderfix.inventory.hosts import builder_groups
 
     check_writable(junit_file, "--junit")  # before the suite runs, not after
@@ -71,8 +71,9 @@ def verify(
     if idempotence:
         checks.append("binderfix.verify.idempotence")
     try:
-        member, env = one_cluster(contexts)
+        member = one_cluster(contexts)
         settings = member.settings
+        env = cluster_env(member) if contexts else None  # what its subprocesses must see
         builders, _ = builder_groups(settings)
     except BinderfixError as exc:
         write_not_run(junit_file, "binderfix verify", checks, exc)
